@@ -72,26 +72,29 @@ def _parse_color(text: str, path: Path) -> tuple[int, int, int]:
     return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
-def _read_raw(path: Path) -> np.ndarray:
+def _read_raw(path: Path) -> tuple[np.ndarray, bool]:
+    """The stored array, and whether its last axis holds the channels (RGB samples)."""
     if path.suffix.lower() in (".tif", ".tiff"):
-        return tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return series.asarray(), series.axes.endswith("S")
     with Image.open(path) as img:
         if img.mode in ("P", "PA"):
-            return np.asarray(img.convert("RGB"))
-        return np.asarray(img)
+            img = img.convert("RGB")
+        array = np.asarray(img)
+    return array, array.ndim == 3
 
 
-def _channels_first(raw: np.ndarray, path: Path) -> np.ndarray:
-    """(H, W) -> (1, H, W); channels-last (H, W, C) or channels-first (C, H, W) -> (C, H, W)."""
+def _channels_first(raw: np.ndarray, channels_last: bool, path: Path) -> np.ndarray:
+    """(H, W) -> (1, H, W); channels-last (H, W, C) -> (C, H, W); (C, H, W) stays."""
     if raw.ndim == 2:
         return raw[None]
-    if raw.ndim == 3:
-        if raw.shape[-1] <= 4 and raw.shape[0] > 4:
-            return np.moveaxis(raw, -1, 0)
-        if raw.shape[0] <= 8:
-            return raw
-    raise DatasetError(f"{path}: cannot tell the channel axis of an array of shape {raw.shape}; "
-                       "save images as (H, W), (H, W, C) or (C, H, W) with at most 8 channels")
+    if raw.ndim == 3 and channels_last:
+        return np.moveaxis(raw, -1, 0)
+    if raw.ndim == 3 and raw.shape[0] <= 8:
+        return raw
+    raise DatasetError(f"{path}: cannot read an image of shape {raw.shape} as channels; save images "
+                       "as (H, W), RGB, or a (C, H, W) stack with at most 8 channels")
 
 
 def scale_intensity(raw: np.ndarray, mode: str = "dtype") -> np.ndarray:
@@ -117,7 +120,7 @@ def scale_intensity(raw: np.ndarray, mode: str = "dtype") -> np.ndarray:
 def read_image(path: Path, intensity: str = "dtype") -> np.ndarray:
     """An image file as float32 `(C, H, W)` in [0, 1]; an alpha channel of an RGBA PNG is dropped."""
     path = Path(path)
-    raw = _channels_first(_read_raw(path), path)
+    raw = _channels_first(*_read_raw(path), path)
     if path.suffix.lower() == ".png" and raw.shape[0] in (2, 4):
         raw = raw[:-1]
     return scale_intensity(raw, intensity)
@@ -126,8 +129,8 @@ def read_image(path: Path, intensity: str = "dtype") -> np.ndarray:
 def read_mask(path: Path, mask_colors: dict[tuple[int, int, int], int] | None = None) -> np.ndarray:
     """A mask file as int64 `(H, W)` class indices, mapping colours through `mask_colors` if given."""
     path = Path(path)
-    raw = _read_raw(path)
-    if raw.ndim == 3 and raw.shape[-1] in (3, 4):
+    raw, channels_last = _read_raw(path)
+    if raw.ndim == 3 and channels_last and raw.shape[-1] in (3, 4):
         rgb = raw[..., :3]
         if mask_colors:
             return _colors_to_classes(rgb, mask_colors, path)

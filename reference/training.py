@@ -110,9 +110,10 @@ def build_network(config: TrainConfig, in_channels: int, num_classes: int, train
     return model
 
 
-def _batch_confusion(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> np.ndarray:
+def _batch_confusion(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Confusion matrix of one batch, on the batch's device (no host sync)."""
     index = target.reshape(-1) * num_classes + logits.argmax(1).reshape(-1)
-    return torch.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes).cpu().numpy()
+    return torch.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
 def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, num_classes: int, batch_size: int
@@ -128,7 +129,7 @@ def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, num_classes: int, 
             target = torch.from_numpy(np.stack([split.masks[i] for i in chunk]))
             logits = predict_logits(model, images, batch_size)
             losses.append(float(loss_fn(logits, target)) * len(chunk))
-            cm += _batch_confusion(logits, target, num_classes)
+            cm += _batch_confusion(logits, target, num_classes).numpy()
             for i, pred in zip(chunk, logits.argmax(1).numpy()):
                 predictions[i] = pred.astype(np.int64)
     return sum(losses) / len(split.images), SegmentationScores.from_confusion(cm), predictions
@@ -155,11 +156,15 @@ class EarlyStopping:
 
 def _train_epoch(model: nn.Module, batches: Iterator, optimizer: torch.optim.Optimizer, scheduler,
                  loss_fn: LossFn, runtime: Runtime, num_classes: int, progress: tqdm) -> tuple[float, float]:
-    """One epoch of optimiser steps; returns mean loss and running foreground Dice."""
+    """One epoch of optimiser steps; returns mean loss and the epoch's foreground Dice.
+
+    Loss and confusion stay on the device and are read back every few steps only, so the
+    progress bar does not stall a GPU on a host sync per step."""
     model.train()
-    total, count = 0.0, 0
-    cm = np.zeros((num_classes, num_classes), np.int64)
+    total = torch.zeros((), device=runtime.device)
+    cm = torch.zeros((num_classes, num_classes), dtype=torch.int64, device=runtime.device)
     memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+    count = 0
     for images, masks in batches:
         images = images.to(runtime.device, non_blocking=True, memory_format=memory_format)
         masks = masks.to(runtime.device, non_blocking=True)
@@ -170,12 +175,14 @@ def _train_epoch(model: nn.Module, batches: Iterator, optimizer: torch.optim.Opt
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total, count = total + float(loss), count + 1
+        total += loss.detach()
         cm += _batch_confusion(logits.detach(), masks, num_classes)
-        dice = SegmentationScores.from_confusion(cm).mean_foreground_dice
-        progress.set_postfix(loss=f"{total / count:.3f}", dice=f"{dice:.3f}")
+        count += 1
+        if count % 5 == 0 or count == progress.total:
+            dice = SegmentationScores.from_confusion(cm.cpu().numpy()).mean_foreground_dice
+            progress.set_postfix(loss=f"{total.item() / count:.3f}", dice=f"{dice:.3f}")
         progress.update()
-    return total / max(count, 1), dice
+    return total.item() / max(count, 1), SegmentationScores.from_confusion(cm.cpu().numpy()).mean_foreground_dice
 
 
 def _history_row(epoch: int, train_loss: float, train_dice: float, val_loss: float,

@@ -1,0 +1,35 @@
+"""Shared fixtures: small generated datasets, and one smoke training run per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reference.synthetic import SyntheticSpec, write_dataset
+
+TINY = SyntheticSpec(size=96, n_train=6, n_val=2, n_test=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A few small synthetic images per split: enough to run the pipeline end to end quickly."""
+    root = tmp_path_factory.mktemp("tiny") / "data"
+    write_dataset(root, seed=3, spec=TINY)
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The real `smoke` training on the embedded dataset, as `python -m reference train` runs it."""
+    from reference.cli import main
+
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    assert main(["train", "--config", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
