@@ -1,17 +1,15 @@
-"""`grader`: the command line. It parses arguments and calls library functions, nothing more.
-
-The grading verbs of CONTRACT.md (grade, batch, check, assign, ci) are added by the packages
-that implement them (sandbox, execution, suites, scoring, reports); until then `grader` reports
-its version and the environment it would grade in.
-"""
+"""`grader`: the command line. It parses arguments and calls library functions, nothing more."""
 
 from __future__ import annotations
 
 import argparse
 import platform
 import sys
+from pathlib import Path
 
 from grader import __version__
+
+DEFAULT_ASSIGNMENT = Path("assignments/unet_urothelial")
 
 
 def _environment() -> dict[str, str]:
@@ -20,21 +18,69 @@ def _environment() -> dict[str, str]:
     import segmentation_models_pytorch
     import torch
 
+    from grader.sandbox import probe
+
     return {"grader": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "segmentation_models_pytorch": segmentation_models_pytorch.__version__,
-            "numpy": numpy.__version__, "cuda": str(torch.cuda.is_available())}
+            "numpy": numpy.__version__, "cuda": str(torch.cuda.is_available()),
+            "sandbox": "bubblewrap" if probe() is None else f"unavailable ({probe()})"}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description="Autograder for the U-Net urothelial assignment.")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("env", help="print the versions grading depends on")
-    args = parser.parse_args(argv)
-    if args.command == "env":
-        for key, value in _environment().items():
-            print(f"{key:<28}{value}")
+    sub.add_parser("env", help="print the versions grading depends on and whether the sandbox works")
+    grade = sub.add_parser("grade", help="grade one submission in the sandbox; writes OUT/results.json")
+    grade.add_argument("submission", type=Path, help="a .ipynb, a .py, or a folder (optionally with model.pt)")
+    grade.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT)
+    grade.add_argument("--suite", type=Path, help="test suite folder (default: test_suites/ASSIGNMENT_NAME)")
+    grade.add_argument("--out", type=Path, default=Path("graded"), help="output folder (default: graded)")
+    grade.add_argument("--tag", action="append", default=[], help="grade only tests with this tag (repeatable)")
+    grade.add_argument("--allow-unsandboxed", action="store_true",
+                       help="where bubblewrap is unavailable, run student code as a plain subprocess")
+    return parser
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from grader.execution import Budget
+    from grader.sandbox import make_sandbox
+    from grader.scoring import grade_submission, write_results
+    from grader.suites import load_suite
+
+    if not args.submission.exists():
+        raise UserError(f"{args.submission}: no such file or folder")
+    suite_dir = args.suite or args.assignment.resolve().parent.parent / "test_suites" / args.assignment.name
+    if not suite_dir.is_dir():
+        raise UserError(f"{suite_dir}: no test suite folder here; pass --suite DIR or run from the project root")
+    tests = [t for t in load_suite(suite_dir) if not args.tag or t.tag in args.tag]
+    if not tests:
+        raise UserError(f"{suite_dir}: no tests (tags {args.tag or 'any'})")
+    sandbox = make_sandbox(allow_unsandboxed=args.allow_unsandboxed)
+    result = grade_submission(args.submission, tests, sandbox, Budget())
+    path = write_results(args.out / "results.json", result)
+    print(f"{args.submission}: {result.score:g} / {result.max_score:g} points; wrote {path}")
     return 0
+
+
+class UserError(Exception):
+    """A mistake in how the grader was called; printed as one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from grader.sandbox import SandboxUnavailable
+    from grader.suites.base import SuiteError
+
+    try:
+        if args.command == "env":
+            for key, value in _environment().items():
+                print(f"{key:<28}{value}")
+            return 0
+        return _grade(args)
+    except (UserError, SandboxUnavailable, SuiteError, FileNotFoundError) as err:
+        print(f"grader: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

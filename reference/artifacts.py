@@ -7,31 +7,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-
-def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Call `write` on a temporary file beside `path`, fsync it, and rename it to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+from grader.fileio import write_atomic
 
 
 def _json_safe(value: object) -> object:

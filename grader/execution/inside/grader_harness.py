@@ -1,0 +1,181 @@
+"""Answers the grader's calls in the submission's namespace; runs inside the sandbox.
+
+Every call is answered in `out/ID.json` (and `out/ID.*.npy` for arrays), written to a temporary
+name and renamed, after `out/ID.started` marks its beginning, so the grader can tell a call that
+crashed the interpreter or hung from one that never ran.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+
+class _Store:
+    """Objects kept between calls (a built model) and the encoder of values into files."""
+
+    def __init__(self, io: Path):
+        self.io, self.objects, self.count = io, {}, 0
+
+    def decode(self, value, grad_paths=None):
+        if isinstance(value, list):
+            return [self.decode(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "__array__" in value:
+            import numpy as np
+            array = np.load(self.io / value["__array__"], allow_pickle=False)
+            if value.get("torch"):
+                import torch
+                tensor = torch.from_numpy(array.copy())
+                return tensor.requires_grad_(True) if value.get("grad") else tensor
+            return array
+        if "__rng__" in value:
+            import numpy as np
+            return np.random.default_rng(value["__rng__"])
+        if "__ref__" in value:
+            return self.objects[value["__ref__"]]
+        if "__float__" in value:
+            return float(value["__float__"])
+        if "__tuple__" in value:
+            return tuple(self.decode(v) for v in value["__tuple__"])
+        return {k: self.decode(v) for k, v in value.items()}
+
+    def encode(self, value, call_id: str):
+        import numpy as np
+        if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+            return self._array(value.detach().cpu().numpy(), call_id, torch=True)
+        if isinstance(value, np.ndarray):
+            return self._array(value, call_id)
+        if isinstance(value, (np.generic,)):
+            return self.encode(value.item(), call_id)
+        if isinstance(value, float) and not math.isfinite(value):
+            return {"__float__": repr(value)}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.encode(v, call_id) for v in value]}
+        if isinstance(value, list):
+            return [self.encode(v, call_id) for v in value]
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {k: self.encode(v, call_id) for k, v in value.items()}
+        return {"__object__": type(value).__qualname__, "module": type(value).__module__}
+
+    def _array(self, array, call_id: str, torch: bool = False):
+        import numpy as np
+        self.count += 1
+        name = f"out/{call_id}.{self.count}.npy"
+        if array.dtype == object:
+            return {"__object__": "ndarray of objects", "module": "numpy"}
+        np.save(self.io / name, np.ascontiguousarray(array), allow_pickle=False)
+        return {"__array__": name, "dtype": str(array.dtype), "shape": list(array.shape), "torch": torch}
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, allow_nan=False))
+    os.replace(tmp, path)
+
+
+def _error(exc: BaseException) -> dict:
+    frames = traceback.extract_tb(exc.__traceback__)
+    student = [f for f in frames if "grader_harness" not in f.filename]
+    where = f"{student[-1].filename}:{student[-1].lineno}" if student else ""
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "where": where,
+            "traceback": "".join(traceback.format_exception(exc))[-4000:]}
+
+
+def _grads(args, kwargs, result):
+    """Gradient of a scalar result with respect to every tensor argument marked `grad`."""
+    tensors = [a for a in list(args) + list(kwargs.values()) if getattr(a, "requires_grad", False)]
+    if not tensors:
+        return None
+    import torch
+    if not isinstance(result, torch.Tensor) or result.numel() != 1:
+        raise TypeError(f"expected a scalar tensor to differentiate, got {type(result).__name__}")
+    if not result.requires_grad:
+        raise RuntimeError("the result does not depend on the inputs through autograd (is it detached?)")
+    return list(torch.autograd.grad(result, tensors, allow_unused=True))
+
+
+def _run_call(call: dict, namespace: dict, store: _Store):
+    kind = call["kind"]
+    if kind == "names":
+        return {name: (callable(namespace.get(name)) if name in namespace else None) for name in call["names"]}
+    if kind == "load_weights":
+        import torch
+        model = store.objects[call["ref"]]
+        state = torch.load(call["path"], map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return None
+    if kind == "export_onnx":
+        return _export_onnx(call, store)
+    function = namespace.get(call["function"])
+    if function is None:
+        raise NameError(f"name '{call['function']}' is not defined")
+    args = [store.decode(a) for a in call.get("args", [])]
+    kwargs = {k: store.decode(v) for k, v in call.get("kwargs", {}).items()}
+    if call.get("no_grad"):
+        import torch
+        with torch.no_grad():
+            result = function(*args, **kwargs)
+    else:
+        result = function(*args, **kwargs)
+    if call.get("store_as"):
+        store.objects[call["store_as"]] = result
+        return {"__stored__": call["store_as"], "type": type(result).__qualname__}
+    grads = _grads(args, kwargs, result) if call.get("grad") else None
+    return {"value": result, "grads": grads} if grads is not None else result
+
+
+def _export_onnx(call: dict, store: _Store):
+    import numpy as np
+    import torch
+    model = store.objects[call["ref"]].eval()
+    example = torch.from_numpy(np.load(store.io / call["example"], allow_pickle=False))
+    multiple = call.get("multiple", 32)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    dims = {0: batch}
+    if call.get("dynamic_spatial", True):
+        dims[2] = multiple * torch.export.Dim("h", min=1, max=256)
+        dims[3] = multiple * torch.export.Dim("w", min=1, max=256)
+    name = list(__import__("inspect").signature(model.forward).parameters)[0]
+    program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes={name: dims}, verbose=False)
+    path = store.io / "out" / f"{call['id']}.onnx"
+    program.save(str(path))
+    outputs = []
+    with torch.no_grad():
+        for probe in call.get("probes", []):
+            outputs.append(model(torch.from_numpy(np.load(store.io / probe, allow_pickle=False))))
+    return {"onnx": f"out/{call['id']}.onnx", "outputs": outputs}
+
+
+def serve(namespace: dict, io: str) -> None:
+    """Answer every call in `io/request.json` that has no answer yet, in order."""
+    io_path = Path(io)
+    request = json.loads((io_path / "request.json").read_text())
+    store = _Store(io_path)
+    out = io_path / "out"
+    for call in request["calls"]:
+        if (out / f"{call['id']}.json").exists() or (out / f"{call['id']}.started").exists():
+            continue
+        (out / f"{call['id']}.started").write_text(str(time.time()))
+        start = time.perf_counter()
+        try:
+            answer = {"status": "ok", "value": store.encode(_run_call(call, namespace, store), call["id"])}
+        except BaseException as exc:  # a student's error, SystemExit and KeyboardInterrupt included
+            answer = {"status": "error", "error": _error(exc)}
+        answer.update(schema_version=SCHEMA_VERSION, id=call["id"], seconds=time.perf_counter() - start)
+        try:
+            _write_json(out / f"{call['id']}.json", answer)
+        except (TypeError, ValueError) as exc:
+            _write_json(out / f"{call['id']}.json", {"schema_version": SCHEMA_VERSION, "id": call["id"],
+                                                      "status": "error", "error": _error(exc)})
+        sys.stdout.flush()

@@ -1,0 +1,63 @@
+"""What every sandbox takes and gives: a request in, a `ProcessResult` out."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from grader.sandbox.limits import Limits
+from grader.sandbox.process import ProcessResult, Watchdog
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the three exchange folders appear to the sandboxed command."""
+
+    submission: str  # the scratch copy of the submission: writable, the working directory
+    io: str  # inputs the grader wrote and outputs it will read back: writable
+    harness: str  # the code that loads the submission and answers calls: read-only
+
+
+@dataclass(frozen=True)
+class SandboxRequest:
+    """One command over one submission. `command` may use `{submission}`, `{io}`, `{harness}` and
+    `{python}`, filled in with the paths the sandbox gives them."""
+
+    command: list[str]
+    scratch: Path
+    io_dir: Path
+    harness_dir: Path
+    limits: Limits = Limits()
+    gpu: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    def argv(self, layout: Layout) -> list[str]:
+        values = {"submission": layout.submission, "io": layout.io, "harness": layout.harness,
+                  "python": sys.executable}
+        return [part.format(**values) for part in self.command]
+
+
+def scrubbed_env(layout: Layout, extra: dict[str, str]) -> dict[str, str]:
+    """A minimal environment: nothing of the grader's own variables crosses into the sandbox."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": layout.submission, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "PYTHONPATH": f"{layout.harness}:{layout.submission}", "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg",
+        "TORCH_HOME": "/tmp/torch", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "IPYTHONDIR": "/tmp/ipython",
+        "OMP_NUM_THREADS": str(os.cpu_count() or 1),
+    }
+    env.update(extra)
+    return env
+
+
+class Sandbox(Protocol):
+    """Runs a request with its limits; `isolated` says whether it is a real sandbox."""
+
+    name: str
+    isolated: bool
+
+    def run(self, request: SandboxRequest, watchdog: Watchdog | None = None) -> ProcessResult: ...

@@ -1,0 +1,85 @@
+"""Grading one submission: stage it, run every test's calls in the sandbox, check the answers here."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from grader.execution import Budget, SessionReport, SubmissionError, run_calls, stage
+from grader.execution.calls import Call
+from grader.sandbox import Sandbox
+from grader.scoring.results import GradeResult, TestResult
+from grader.suites.base import Answers, Failure, Test
+
+
+def _calls_of(tests: list[Test]) -> list[Call]:
+    seen, calls = set(), []
+    for test in tests:
+        for c in test.calls:
+            if c.id not in seen:
+                seen.add(c.id)
+                calls.append(c)
+    return calls
+
+
+def _first_load_problem(report: SessionReport) -> str:
+    for event in report.load_events:
+        if event.get("kind") in ("error", "timeout", "dead_kernel"):
+            where = event.get("where") or f"cell {event.get('cell')}"
+            what = f"{event.get('ename')}: {str(event.get('evalue'))[:150]}" if event.get("ename") else event["kind"]
+            return f"{where} raised {what}" if event["kind"] == "error" else f"{where}: {what}"
+    return ""
+
+
+def _verdict(test: Test, report: SessionReport) -> TestResult:
+    answers = Answers({c.id: report.outcomes[c.id] for c in test.calls}, _first_load_problem(report))
+    try:
+        test.check(answers)
+    except Failure as failure:
+        return _result(test, False, f"{failure}{' Hint: ' + test.hint if test.hint else ''}")
+    except Exception as err:  # the answer had a shape or type the check could not handle
+        return _result(test, False, f"your code returned something this test could not check "
+                                    f"({type(err).__name__}: {str(err)[:200]}); compare it with the specification")
+    return _result(test, True, "")
+
+
+def _result(test: Test, passed: bool, message: str) -> TestResult:
+    return TestResult(test.id, test.name, test.points if passed else 0.0, test.points,
+                      "passed" if passed else "failed", message, test.visibility, (test.tag,))
+
+
+def _load_summary(report: SessionReport) -> str:
+    lines = [f"Graded in: {report.sandbox}."]
+    for event in report.load_events:
+        kind, cell = event.get("kind"), event.get("cell", event.get("where", ""))
+        if kind == "error":
+            lines.append(f"Cell {cell} raised {event.get('ename')}: {str(event.get('evalue'))[:200]}")
+        elif kind == "timeout":
+            lines.append(f"Cell {cell} ran past the per-cell time limit and was interrupted.")
+        elif kind == "skipped":
+            lines.append(f"Cell {cell} skipped: {event.get('reason')}.")
+    return "\n".join(lines)
+
+
+def _all_failed(tests: list[Test], reason: str) -> tuple[TestResult, ...]:
+    return tuple(_result(t, False, reason) for t in tests)
+
+
+def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budget: Budget = Budget(),
+                     work_dir: Path | None = None) -> GradeResult:
+    """Every test gets a result, whatever the submission does; nothing here runs student code."""
+    start = time.monotonic()
+    scratch_root = Path(tempfile.mkdtemp(prefix="grader-stage-", dir=work_dir))
+    try:
+        try:
+            staged = stage(Path(submission), scratch_root / "submission")
+        except SubmissionError as err:
+            return GradeResult(_all_failed(tests, f"Not graded: {err}"), time.monotonic() - start, str(err),
+                               sandbox.name)
+        report = run_calls(staged, _calls_of(tests), sandbox, budget, work_dir)
+        results = tuple(_verdict(t, report) for t in tests)
+        return GradeResult(results, time.monotonic() - start, _load_summary(report), sandbox.name)
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)

@@ -1,0 +1,59 @@
+"""Per-test results and Gradescope's results.json (CONTRACT.md), written atomically."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from grader.fileio import write_text_atomic
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test's verdict, ready for any exporter."""
+
+    number: str
+    name: str
+    score: float
+    max_score: float
+    status: str  # "passed" or "failed"
+    output: str
+    visibility: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """A whole submission's grade."""
+
+    tests: tuple[TestResult, ...]
+    execution_time: float
+    output: str
+    sandbox: str
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_score for t in self.tests), 6)
+
+
+def to_gradescope(result: GradeResult) -> dict:
+    """Gradescope's autograder format, with `schema_version` and the sandbox used."""
+    tests = []
+    for t in result.tests:
+        entry = asdict(t)
+        entry["tags"] = list(t.tags)
+        tests.append(entry)
+    return {"schema_version": SCHEMA_VERSION, "score": result.score, "max_score": result.max_score,
+            "execution_time": round(result.execution_time, 3), "output": result.output,
+            "sandbox": result.sandbox, "tests": tests}
+
+
+def write_results(path: Path, result: GradeResult) -> Path:
+    return write_text_atomic(path, json.dumps(to_gradescope(result), indent=2) + "\n")

@@ -1,0 +1,95 @@
+"""The shape of a test, and loading a suite folder of them."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from grader.execution.calls import Call, CallOutcome
+
+TAGS = ("data", "architecture", "metrics", "loss", "heldout", "overlay")
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+class Failure(Exception):
+    """A test's verdict that the submission is wrong; the message is shown to the student."""
+
+
+class SuiteError(ValueError):
+    """A suite that is malformed (the instructor's to fix): duplicate ids, unknown tags, ..."""
+
+
+class Answers:
+    """The outcomes of one test's calls, with helpers that turn a failed call into a `Failure`."""
+
+    def __init__(self, outcomes: dict[str, CallOutcome], load_problem: str = ""):
+        self.outcomes = outcomes
+        self.load_problem = load_problem  # the first error while the submission loaded, if any
+
+    def outcome(self, call_id: str) -> CallOutcome:
+        return self.outcomes[call_id]
+
+    def value(self, call_id: str, what: str = "") -> Any:
+        """The call's value, or a `Failure` saying what went wrong when it was made."""
+        outcome = self.outcomes[call_id]
+        if not outcome.ok:
+            label = what or f"the call {call_id}"
+            missing = outcome.error is not None and outcome.error.type == "NameError"
+            note = f" (note: {self.load_problem}, so later definitions may be missing)" if (
+                missing and self.load_problem) else ""
+            raise Failure(f"{label} {outcome.describe()}{note}")
+        return outcome.value
+
+
+@dataclass(frozen=True)
+class Test:
+    """One graded test: points, a tag, a stable dotted id, the calls it needs, and its check."""
+
+    id: str
+    name: str
+    points: float
+    tag: str
+    calls: tuple[Call, ...]
+    check: Callable[[Answers], None]
+    visibility: str = "visible"
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tag not in TAGS:
+            raise SuiteError(f"test {self.id}: tag {self.tag!r} is not one of {', '.join(TAGS)}")
+        if self.visibility not in VISIBILITIES:
+            raise SuiteError(f"test {self.id}: visibility {self.visibility!r} is not one of {', '.join(VISIBILITIES)}")
+
+
+def register(registry: list[Test], *, id: str, name: str, points: float, tag: str, calls: list[Call],
+             visibility: str = "visible", hint: str = "") -> Callable[[Callable[[Answers], None]], Callable]:
+    """Decorator: add the decorated check to `registry` as a `Test`."""
+    def add(check: Callable[[Answers], None]) -> Callable[[Answers], None]:
+        registry.append(Test(id, name, points, tag, tuple(calls), check, visibility, hint))
+        return check
+    return add
+
+
+def load_suite(folder: Path) -> list[Test]:
+    """Every `TESTS` list of the `test_*.py` files in `folder`, in file order; ids must be unique."""
+    tests: list[Test] = []
+    for path in sorted(Path(folder).glob("test_*.py")):
+        name = f"_grader_suite_{path.parent.name}_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        tests.extend(getattr(module, "TESTS", []))
+    seen: set[str] = set()
+    call_ids: dict[str, Call] = {}
+    for test in tests:
+        if test.id in seen:
+            raise SuiteError(f"{folder}: test id {test.id} is used twice")
+        seen.add(test.id)
+        for c in test.calls:
+            if call_ids.setdefault(c.id, c) is not c:
+                raise SuiteError(f"{folder}: call id {c.id} is defined twice; share the Call object instead")
+    return tests

@@ -1,0 +1,208 @@
+"""A corpus of hostile submissions, graded for real in the bubblewrap sandbox: each attack is
+contained, the host is unchanged, and results.json is complete with the right failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.execution import Budget, load_weights_call, run_calls, stage
+from grader.execution.calls import call
+from grader.sandbox import BubblewrapSandbox, Limits, probe
+from grader.scoring import grade_submission, write_results
+from grader.suites import load_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "fixtures" / "hostile"
+SUITE = ROOT / "test_suites" / "unet_urothelial"
+FAST = Budget(load_seconds=60, cell_seconds=20, call_seconds_cap=4,
+              limits=Limits(memory_bytes=4 * 2 ** 30, processes=64, output_bytes=256 * 1024))
+
+pytestmark = pytest.mark.skipif(probe() is not None, reason=f"bubblewrap unavailable: {probe()}")
+
+
+@pytest.fixture(scope="module")
+def metric_tests():
+    return [t for t in load_suite(SUITE) if t.tag == "metrics"]
+
+
+def make_submission(folder: Path, name: str, **fill: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "_base.py").write_text((CORPUS / "_base.py").read_text())
+    text = (CORPUS / f"{name}.py").read_text()
+    for key, value in fill.items():
+        text = text.replace(f"__{key}__", repr(value))
+    (folder / "submission.py").write_text(text)
+    return folder
+
+
+def grade(submission: Path, tests, out_dir: Path) -> dict:
+    result = grade_submission(submission, tests, BubblewrapSandbox(), FAST)
+    write_results(out_dir / "results.json", result)
+    return json.loads((out_dir / "results.json").read_text())
+
+
+def statuses(results: dict) -> dict[str, str]:
+    return {t["number"]: t["status"] for t in results["tests"]}
+
+
+def output_of(results: dict, number: str) -> str:
+    return next(t["output"] for t in results["tests"] if t["number"] == number)
+
+
+ALL_PASS = {"metrics.dice_hand_table": "passed", "metrics.dice_empty_class": "passed",
+            "metrics.iou_hand_table": "passed", "metrics.pixel_accuracy": "passed"}
+
+
+def test_a_correct_submission_passes(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "passes_all"), metric_tests, tmp_path / "out")
+    assert statuses(results) == ALL_PASS
+    assert results["score"] == results["max_score"] == 6
+
+
+def test_no_connection_reaches_a_listener_on_the_host_loopback(tmp_path, metric_tests):
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    accepted: list[bytes] = []
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                accepted.append(conn.recv(100))
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    try:
+        port = server.getsockname()[1]
+        results = grade(make_submission(tmp_path / "s", "connects_to_host_loopback", PORT=port), metric_tests,
+                        tmp_path / "out")
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert accepted == []
+    assert statuses(results) == ALL_PASS  # the attack failed, so the honest answer came back
+
+
+def test_other_submissions_grader_files_and_hidden_data_are_unreadable(tmp_path, metric_tests):
+    other = make_submission(tmp_path / "other_student", "passes_all") / "submission.py"
+    hidden = tmp_path / "hidden" / "masks" / "heldout_0001.png"
+    hidden.parent.mkdir(parents=True)
+    hidden.write_bytes(b"secret mask")
+    targets = [str(other), str(SUITE / "test_metrics.py"), str(hidden), str(ROOT / "grader" / "cli.py")]
+    assert all(Path(t).exists() for t in targets)
+    results = grade(make_submission(tmp_path / "s", "reads_other_files", TARGETS=targets), metric_tests,
+                    tmp_path / "out")
+    assert statuses(results) == ALL_PASS
+    assert "LEAKED" not in json.dumps(results)
+
+
+def test_nothing_is_written_outside_the_scratch_copy(tmp_path, metric_tests):
+    out_dir = tmp_path / "out"
+    targets = [str(out_dir / "pwned.txt"), str(SUITE / "pwned.txt"), str(tmp_path / "host_tmp" / "pwned.txt"),
+               str(ROOT / "pwned.txt")]
+    results = grade(make_submission(tmp_path / "s", "writes_outside_scratch", TARGETS=targets), metric_tests,
+                    out_dir)
+    assert statuses(results) == ALL_PASS
+    assert not any(Path(t).exists() for t in targets)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["results.json"]
+
+
+@pytest.mark.parametrize("name,failing,reason", [
+    ("fork_bomb_in_iou", "metrics.iou_hand_table", "time limit"),
+    ("memory_bomb_in_dice", "metrics.dice_hand_table", "MemoryError"),
+    ("endless_loop_in_accuracy", "metrics.pixel_accuracy", "did not finish within its time limit of 4 s"),
+    ("exits_in_iou", "metrics.iou_hand_table", "exited with status 0 in the middle of this call"),
+    ("segfault_in_iou", "metrics.iou_hand_table", "SIGSEGV"),
+    ("kills_parent_in_accuracy", "metrics.pixel_accuracy", "PermissionError"),
+])
+def test_an_attack_inside_one_function_costs_only_its_tests(tmp_path, metric_tests, name, failing, reason):
+    results = grade(make_submission(tmp_path / "s", name), metric_tests, tmp_path / "out")
+    expected = dict(ALL_PASS)
+    expected[failing] = "failed"
+    if failing == "metrics.dice_hand_table":
+        expected["metrics.dice_empty_class"] = "failed"  # it calls dice_per_class too
+    assert statuses(results) == expected
+    assert reason in output_of(results, failing)
+    assert results["score"] == sum(t["max_score"] for t in results["tests"] if t["status"] == "passed")
+
+
+def test_a_flood_of_output_is_capped_and_grading_goes_on(tmp_path, metric_tests):
+    staged = stage(make_submission(tmp_path / "s", "floods_output"), tmp_path / "scratch")
+    calls = [c for t in metric_tests for c in t.calls]
+    report = run_calls(staged, calls, BubblewrapSandbox(), FAST)
+    assert all(o.ok for o in report.outcomes.values())
+    run = report.runs[0]
+    assert run.output_bytes >= 200 * 2 ** 20 and run.output_truncated
+    assert len(run.output.encode()) <= FAST.limits.output_bytes
+
+
+def test_patched_comparisons_inside_the_sandbox_do_not_save_a_wrong_dice(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "patches_assertions_wrong_dice"), metric_tests,
+                    tmp_path / "out")
+    assert statuses(results)["metrics.dice_hand_table"] == "failed"
+    assert statuses(results)["metrics.iou_hand_table"] == "passed"
+    assert "returned [0.5, 0.5, 0.5]" in output_of(results, "metrics.dice_hand_table")
+
+
+def test_fake_results_json_everywhere_changes_nothing(tmp_path, metric_tests, capfd):
+    out_dir = tmp_path / "out"
+    results = grade(make_submission(tmp_path / "s", "fakes_results_json", OUT_DIR=str(out_dir)), metric_tests,
+                    out_dir)
+    assert results["score"] == 0 and results["max_score"] == 6
+    assert all(t["status"] == "failed" for t in results["tests"])
+    assert not (ROOT / "results.json").exists() and not Path("/results.json").exists()
+    assert "1000" not in (out_dir / "results.json").read_text()
+
+
+def test_a_pickle_in_model_pt_never_runs(tmp_path):
+    folder = make_submission(tmp_path / "s", "pickle_in_model_pt")
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch pwned_by_pickle",))
+
+    (folder / "model.pt").write_bytes(pickle.dumps({"weight": Payload()}))
+    staged = stage(folder, tmp_path / "scratch")
+    assert staged.has_model
+    calls = [call("build", "build_model", store_as="model", timeout=60), load_weights_call("load", "model")]
+    report = run_calls(staged, calls, BubblewrapSandbox(), Budget(load_seconds=60))
+    assert report.outcomes["build"].ok
+    load = report.outcomes["load"]
+    assert load.status == "error" and "Weights only load failed" in load.error.message
+    assert not (tmp_path / "scratch" / "pwned_by_pickle").exists()
+
+
+def test_a_notebook_that_is_not_json_gets_a_complete_failing_result(tmp_path, metric_tests):
+    notebook = tmp_path / "broken.ipynb"
+    notebook.write_text('{"cells": [ {"cell_type": "code", "source": "x = 1"')
+    results = grade(notebook, metric_tests, tmp_path / "out")
+    assert [t["number"] for t in results["tests"]] == list(ALL_PASS)
+    assert all(t["status"] == "failed" for t in results["tests"])
+    assert all("broken.ipynb is not a valid notebook (it is not valid JSON)" in t["output"] for t in results["tests"])
+
+
+def test_a_notebook_kernel_that_kills_its_parent_costs_only_that_test(tmp_path, metric_tests):
+    base = (CORPUS / "_base.py").read_text()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(base),
+                nbformat.v4.new_code_cell("import os, signal, time\n"
+                                          "def pixel_accuracy(pred, target):\n"
+                                          "    os.kill(os.getppid(), signal.SIGKILL)  # the nbclient process\n"
+                                          "    time.sleep(30)\n")]
+    nbformat.write(nb, tmp_path / "student.ipynb")
+    results = grade(tmp_path / "student.ipynb", metric_tests, tmp_path / "out")
+    expected = dict(ALL_PASS, **{"metrics.pixel_accuracy": "failed"})
+    assert statuses(results) == expected
+    assert "SIGKILL" in output_of(results, "metrics.pixel_accuracy")
