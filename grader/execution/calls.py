@@ -75,7 +75,7 @@ class Encoder:
         (io_dir / "in").mkdir(parents=True, exist_ok=True)
 
     def array(self, data: np.ndarray) -> str:
-        data = np.ascontiguousarray(data)
+        data = np.array(data, order="C")  # ascontiguousarray would turn a 0-d array into 1-d
         if data.dtype == object:
             raise TypeError("object arrays cannot cross the sandbox boundary")
         digest = hashlib.sha256(data.tobytes() + str((data.dtype, data.shape)).encode()).hexdigest()[:20]

@@ -1,7 +1,10 @@
+import json
+
 import pytest
 
 from grader import __version__
 from grader.cli import main
+from grader.sandbox import probe
 
 
 def test_version(capsys):
@@ -14,4 +17,31 @@ def test_version(capsys):
 def test_env_names_the_versions_grading_depends_on(capsys):
     assert main(["env"]) == 0
     out = capsys.readouterr().out
-    assert "torch" in out and "segmentation_models_pytorch" in out
+    assert "torch" in out and "segmentation_models_pytorch" in out and "sandbox" in out
+
+
+def test_grade_a_missing_path_is_a_one_line_error(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grader: error:") and "no such file or folder" in err and "Traceback" not in err
+
+
+def test_grade_refuses_to_run_unsandboxed_unless_told(tmp_path, capsys, monkeypatch):
+    (tmp_path / "s.py").write_text("x = 1\n")
+    monkeypatch.setattr("grader.sandbox.probe", lambda: "bwrap is not installed")
+    assert main(["grade", str(tmp_path / "s.py"), "--out", str(tmp_path / "out"), "--tag", "metrics"]) == 2
+    assert "--allow-unsandboxed" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["grade", str(tmp_path / "s.py"), "--out", str(tmp_path / "out"), "--tag", "metrics",
+                 "--allow-unsandboxed"]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["sandbox"].startswith("plain subprocess") and results["score"] == 0
+
+
+@pytest.mark.skipif(probe() is not None, reason="bubblewrap unavailable")
+def test_grade_writes_results_json_and_exits_zero_whatever_the_score(tmp_path, capsys):
+    (tmp_path / "s.py").write_text("def pixel_accuracy(p, t):\n    return 0.0\n")
+    assert main(["grade", str(tmp_path / "s.py"), "--out", str(tmp_path / "out"), "--tag", "metrics"]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["sandbox"] == "bubblewrap" and results["score"] == 0 and len(results["tests"]) == 4
+    assert "0 / 6 points" in capsys.readouterr().out

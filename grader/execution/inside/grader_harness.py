@@ -74,7 +74,7 @@ class _Store:
         name = f"out/{call_id}.{self.count}.npy"
         if array.dtype == object:
             return {"__object__": "ndarray of objects", "module": "numpy"}
-        np.save(self.io / name, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(self.io / name, np.array(array, order="C"), allow_pickle=False)  # keeps 0-d arrays 0-d
         return {"__array__": name, "dtype": str(array.dtype), "shape": list(array.shape), "torch": torch}
 
 

@@ -1,0 +1,62 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.execution import Budget
+from grader.sandbox import BubblewrapSandbox, PlainSandbox, probe
+from grader.scoring import grade_submission, to_gradescope, write_results
+from grader.suites import load_suite
+
+ROOT = Path(__file__).resolve().parents[3]
+SUITE = ROOT / "test_suites" / "unet_urothelial"
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return load_suite(SUITE)
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    return BubblewrapSandbox() if probe() is None else PlainSandbox(announce=False)
+
+
+@pytest.fixture(scope="module")
+def reference_submission(tmp_path_factory) -> Path:
+    """The reference solution packaged as a student would hand it in: a folder with a module."""
+    folder = tmp_path_factory.mktemp("reference_submission")
+    shutil.copytree(ROOT / "reference", folder / "reference", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "submission.py").write_text("from reference import *  # noqa: F401,F403\n")
+    return folder
+
+
+def test_the_reference_solution_scores_full_marks(reference_submission, suite, sandbox, tmp_path):
+    result = grade_submission(reference_submission, suite, sandbox, Budget(load_seconds=120))
+    failed = {t.number: t.output for t in result.tests if t.status != "passed"}
+    assert failed == {}
+    assert result.score == result.max_score > 0
+    write_results(tmp_path / "results.json", result)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert {"score", "max_score", "execution_time", "output", "tests"} <= set(data)
+    for test in data["tests"]:
+        assert {"name", "score", "max_score", "status", "output", "visibility", "tags", "number"} <= set(test)
+        assert test["tags"][0] in ("data", "architecture", "metrics", "loss", "heldout", "overlay")
+
+
+def test_a_submission_that_defines_nothing_gets_every_test_failed_with_a_reason(suite, sandbox, tmp_path):
+    (tmp_path / "empty.py").write_text("# nothing yet\n")
+    result = grade_submission(tmp_path / "empty.py", suite, sandbox, Budget(load_seconds=60))
+    assert [t.number for t in result.tests] == [t.id for t in suite]
+    assert all(t.status == "failed" and t.score == 0 for t in result.tests)
+    assert all("is not defined" in t.output for t in result.tests)
+
+
+def test_gradescope_format_sums_scores(suite):
+    from grader.scoring import GradeResult, TestResult
+    tests = (TestResult("a.x", "x", 2, 2, "passed", "", "visible", ("metrics",)),
+             TestResult("a.y", "y", 0, 3, "failed", "why", "hidden", ("loss",)))
+    data = to_gradescope(GradeResult(tests, 1.23456, "log", "bubblewrap"))
+    assert (data["score"], data["max_score"], data["execution_time"]) == (2, 5, 1.235)
+    assert data["tests"][1]["tags"] == ["loss"]
