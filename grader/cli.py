@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--tag", action="append", default=[], help="grade only tests with this tag (repeatable)")
     grade.add_argument("--allow-unsandboxed", action="store_true",
                        help="where bubblewrap is unavailable, run student code as a plain subprocess")
+    grade.add_argument("--gpu", action="store_true",
+                       help="pass the host's NVIDIA devices into the sandbox (ignored where there is no GPU)")
     return parser
 
 
@@ -57,10 +59,17 @@ def _grade(args: argparse.Namespace) -> int:
     if not tests:
         raise UserError(f"{suite_dir}: no tests (tags {args.tag or 'any'})")
     sandbox = make_sandbox(allow_unsandboxed=args.allow_unsandboxed)
-    result = grade_submission(args.submission, tests, sandbox, Budget())
+    result = grade_submission(args.submission, tests, sandbox, Budget(gpu=args.gpu and host_has_gpu()))
     path = write_results(args.out / "results.json", result)
     print(f"{args.submission}: {result.score:g} / {result.max_score:g} points; wrote {path}")
     return 0
+
+
+def host_has_gpu() -> bool:
+    """Whether NVIDIA devices exist here to pass into the sandbox."""
+    import glob
+
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
 class UserError(Exception):

@@ -20,7 +20,7 @@ from reference.config import TrainConfig
 from reference.data import DatasetConfig, load_samples
 from reference.inference import overlay, predict_logits
 from reference.losses import LossFn, get_loss
-from reference.metrics import SegmentationScores, confusion_matrix
+from reference.metrics import SegmentationScores
 from reference.models import create_model
 from reference.preprocessing import NORMALISATIONS, Standardizer
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: small generated datasets, and one smoke training run per test session."""
+"""Shared fixtures: small generated datasets, one smoke training run per test session, sandboxes."""
 
 from __future__ import annotations
 
@@ -28,6 +28,18 @@ def smoke_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("smoke") / "run"
     assert main(["train", "--config", "smoke", "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(params=["bubblewrap", "plain"])
+def sandbox(request):
+    """Each sandbox implementation in turn; bubblewrap only where it can run."""
+    from grader.sandbox import BubblewrapSandbox, PlainSandbox, probe
+
+    if request.param == "bubblewrap":
+        if probe() is not None:
+            pytest.skip(f"bubblewrap unavailable: {probe()}")
+        return BubblewrapSandbox()
+    return PlainSandbox(announce=False)
 
 
 @pytest.fixture

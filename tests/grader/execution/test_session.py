@@ -3,16 +3,7 @@ import numpy as np
 import pytest
 
 from grader.execution import Array, Budget, Rng, call, names_call, run_calls, stage
-from grader.sandbox import BubblewrapSandbox, PlainSandbox, probe
 
-
-@pytest.fixture(params=["bubblewrap", "plain"])
-def sandbox(request):
-    if request.param == "bubblewrap":
-        if probe() is not None:
-            pytest.skip(f"bubblewrap unavailable: {probe()}")
-        return BubblewrapSandbox()
-    return PlainSandbox(announce=False)
 
 
 QUICK = Budget(load_seconds=60, cell_seconds=3, call_seconds_cap=10)

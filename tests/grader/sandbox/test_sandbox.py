@@ -17,15 +17,6 @@ def _request(tmp_path: Path, code: str, **limits) -> SandboxRequest:
                           Limits(**limits))
 
 
-@pytest.fixture(params=["bubblewrap", "plain"])
-def sandbox(request):
-    if request.param == "bubblewrap":
-        if probe() is not None:
-            pytest.skip(f"bubblewrap unavailable: {probe()}")
-        return BubblewrapSandbox()
-    return PlainSandbox(announce=False)
-
-
 def test_wall_clock_timeout_kills_the_whole_process_tree(sandbox, tmp_path):
     code = ("import subprocess, sys, time\n"
             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
