@@ -33,18 +33,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print the versions grading depends on and whether the sandbox works")
     grade = sub.add_parser("grade", help="grade one submission in the sandbox; writes OUT/results.json")
     grade.add_argument("submission", type=Path, help="a .ipynb, a .py, or a folder (optionally with model.pt)")
-    grade.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT)
-    grade.add_argument("--suite", type=Path, help="test suite folder (default: test_suites/ASSIGNMENT_NAME)")
+    grade.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT,
+                       help=f"assignment folder with assignment.toml (default {DEFAULT_ASSIGNMENT})")
     grade.add_argument("--out", type=Path, default=Path("graded"), help="output folder (default: graded)")
     grade.add_argument("--tag", action="append", default=[], help="grade only tests with this tag (repeatable)")
     grade.add_argument("--allow-unsandboxed", action="store_true",
                        help="where bubblewrap is unavailable, run student code as a plain subprocess")
-    grade.add_argument("--gpu", action="store_true",
-                       help="pass the host's NVIDIA devices into the sandbox (ignored where there is no GPU)")
     return parser
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from grader.assignments import load_assignment
     from grader.execution import Budget
     from grader.sandbox import make_sandbox
     from grader.scoring import grade_submission, write_results
@@ -52,14 +51,14 @@ def _grade(args: argparse.Namespace) -> int:
 
     if not args.submission.exists():
         raise UserError(f"{args.submission}: no such file or folder")
-    suite_dir = args.suite or args.assignment.resolve().parent.parent / "test_suites" / args.assignment.name
-    if not suite_dir.is_dir():
-        raise UserError(f"{suite_dir}: no test suite folder here; pass --suite DIR or run from the project root")
-    tests = [t for t in load_suite(suite_dir) if not args.tag or t.tag in args.tag]
+    assignment = load_assignment(args.assignment)
+    tests = [t for t in load_suite(assignment.suite_dir, assignment) if not args.tag or t.tag in args.tag]
     if not tests:
-        raise UserError(f"{suite_dir}: no tests (tags {args.tag or 'any'})")
+        raise UserError(f"{assignment.suite_dir}: no tests (tags {args.tag or 'any'})")
     sandbox = make_sandbox(allow_unsandboxed=args.allow_unsandboxed)
-    result = grade_submission(args.submission, tests, sandbox, Budget(gpu=args.gpu and host_has_gpu()))
+    budget = Budget(load_seconds=assignment.time.load_seconds, cell_seconds=assignment.time.cell_seconds,
+                    call_seconds_cap=assignment.time.call_seconds, gpu=assignment.gpu and host_has_gpu())
+    result = grade_submission(args.submission, tests, sandbox, budget)
     path = write_results(args.out / "results.json", result)
     print(f"{args.submission}: {result.score:g} / {result.max_score:g} points; wrote {path}")
     return 0
@@ -78,6 +77,7 @@ class UserError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from grader.assignments import AssignmentError
     from grader.sandbox import SandboxUnavailable
     from grader.suites.base import SuiteError
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key:<28}{value}")
             return 0
         return _grade(args)
-    except (UserError, SandboxUnavailable, SuiteError, FileNotFoundError) as err:
+    except (UserError, AssignmentError, SandboxUnavailable, SuiteError, FileNotFoundError) as err:
         print(f"grader: error: {err}", file=sys.stderr)
         return 2
 

@@ -83,11 +83,12 @@ def _nucleus(rng: np.random.Generator, cell: _Cell, cell_mask: np.ndarray, ratio
     return out & ndimage.binary_erosion(cell_mask, iterations=1)
 
 
-def _place_cells(rng: np.random.Generator, size: int) -> list[_Cell]:
+def _place_cells(rng: np.random.Generator, shape: tuple[int, int]) -> list[_Cell]:
     """Cells scattered singly and in clusters whose members touch or overlap."""
     cells: list[_Cell] = []
+    size = min(shape)  # cell sizes follow the shorter side
     for _ in range(rng.integers(1, 5)):  # clusters
-        cy, cx = rng.uniform(0.15, 0.85, 2) * size
+        cy, cx = rng.uniform(0.15, 0.85, 2) * shape
         for _ in range(rng.integers(2, 6)):
             radius = rng.uniform(0.055, 0.13) * size
             if cells and rng.random() < 0.8:
@@ -97,19 +98,19 @@ def _place_cells(rng: np.random.Generator, size: int) -> list[_Cell]:
                 cy, cx = anchor.cy + dist * np.sin(angle), anchor.cx + dist * np.cos(angle)
             cells.append(_Cell(cy, cx, radius))
     for _ in range(rng.integers(3, 9)):  # singles
-        cells.append(_Cell(*rng.uniform(0.0, 1.0, 2) * size, rng.uniform(0.05, 0.12) * size))
+        cells.append(_Cell(*rng.uniform(0.0, 1.0, 2) * shape, rng.uniform(0.05, 0.12) * size))
     return cells
 
 
-def _confounders(rng: np.random.Generator, size: int, od: np.ndarray, h_strength: float) -> None:
+def _confounders(rng: np.random.Generator, shape: tuple[int, int], od: np.ndarray, h_strength: float) -> None:
     """Debris, inflammatory cells and mucus: stained like cells, labelled background."""
-    shape = (size, size)
+    size = min(shape)
     for _ in range(rng.integers(3, 12)):  # debris: small, irregular, nuclear-stained or brown
-        blob = _blob(rng, *rng.uniform(0, size, 2), rng.uniform(0.008, 0.03) * size, shape, 6, 0.6)
+        blob = _blob(rng, *rng.uniform(0, 1, 2) * shape, rng.uniform(0.008, 0.03) * size, shape, 6, 0.6)
         stain = HEMATOXYLIN if rng.random() < 0.6 else np.array([0.25, 0.45, 0.7])
         od += blob[..., None] * stain * h_strength * rng.uniform(0.6, 1.8)
     for _ in range(rng.integers(2, 9)):  # neutrophils (lobed) and lymphocytes (round), little cytoplasm
-        cy, cx = rng.uniform(0, size, 2)
+        cy, cx = rng.uniform(0, 1, 2) * shape
         r = rng.uniform(0.012, 0.02) * size
         lobes = rng.integers(1, 4)
         nucleus = np.zeros(shape, bool)
@@ -143,22 +144,24 @@ def _render_cell(rng: np.random.Generator, cell: _Cell, shape: tuple[int, int], 
     return od, body, nucleus
 
 
-def generate_image(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """One synthetic field of view: `uint8 (H, W, 3)` RGB and `uint8 (H, W)` class mask."""
-    shape = (size, size)
+def generate_image(rng: np.random.Generator, size: int | tuple[int, int] = 256) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic field of view: `uint8 (H, W, 3)` RGB and `uint8 (H, W)` class mask; `size` is
+    a side or a `(height, width)`."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    height, width = shape
     c_strength = rng.uniform(0.18, 0.55)  # stain strength varies between slides
     h_strength = rng.uniform(0.7, 1.3)
     od = np.zeros((*shape, 3))
     mask = np.zeros(shape, np.uint8)
-    _confounders(rng, size, od, h_strength)
-    for cell in _place_cells(rng, size):
+    _confounders(rng, shape, od, h_strength)
+    for cell in _place_cells(rng, shape):
         cell_od, body, nucleus = _render_cell(rng, cell, shape, (c_strength, h_strength))
         if rng.random() < 0.15:  # out of focus: the cell is there, its edges are not sharp
             cell_od = ndimage.gaussian_filter(cell_od, (rng.uniform(1.5, 3.0),) * 2 + (0,))
         od += cell_od
         mask[body & (mask != NUCLEUS)] = CYTOPLASM
         mask[nucleus] = NUCLEUS  # nuclei stay visible through overlying cytoplasm
-    yy, xx = np.mgrid[0:size, 0:size] / size
+    yy, xx = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
     gy, gx = rng.uniform(-0.15, 0.15, 2)
     vignette = rng.uniform(0.0, 0.35) * ((yy - 0.5) ** 2 + (xx - 0.5) ** 2)
     illumination = np.clip(0.95 + gy * (yy - 0.5) + gx * (xx - 0.5) - vignette, 0.55, 1.0)

@@ -11,7 +11,7 @@ from grader.execution import Budget, SessionReport, SubmissionError, run_calls, 
 from grader.execution.calls import Call
 from grader.sandbox import Sandbox
 from grader.scoring.results import GradeResult, TestResult
-from grader.suites.base import Answers, Failure, Test
+from grader.suites.base import Answers, Failure, Partial, Test
 
 
 def _calls_of(tests: list[Test]) -> list[Call]:
@@ -35,19 +35,24 @@ def _first_load_problem(report: SessionReport) -> str:
 
 def _verdict(test: Test, report: SessionReport) -> TestResult:
     answers = Answers({c.id: report.outcomes[c.id] for c in test.calls}, _first_load_problem(report))
+    hint = f" Hint: {test.hint}" if test.hint else ""
     try:
-        test.check(answers)
+        verdict = test.check(answers)
     except Failure as failure:
-        return _result(test, False, f"{failure}{' Hint: ' + test.hint if test.hint else ''}")
+        return _result(test, 0.0, f"{failure}{hint}", answers.kept)
     except Exception as err:  # the answer had a shape or type the check could not handle
-        return _result(test, False, f"your code returned something this test could not check "
-                                    f"({type(err).__name__}: {str(err)[:200]}); compare it with the specification")
-    return _result(test, True, "")
+        return _result(test, 0.0, f"your code returned something this test could not check "
+                                  f"({type(err).__name__}: {str(err)[:200]}); compare it with the specification",
+                       answers.kept)
+    if isinstance(verdict, Partial) and verdict.fraction < 1:
+        return _result(test, max(0.0, verdict.fraction), f"{verdict.message}{hint}", answers.kept)
+    return _result(test, 1.0, verdict.message if isinstance(verdict, Partial) else "", answers.kept)
 
 
-def _result(test: Test, passed: bool, message: str) -> TestResult:
-    return TestResult(test.id, test.name, test.points if passed else 0.0, test.points,
-                      "passed" if passed else "failed", message, test.visibility, (test.tag,))
+def _result(test: Test, fraction: float, message: str, kept: dict | None = None) -> TestResult:
+    return TestResult(test.id, test.name, round(test.points * fraction, 4), test.points,
+                      "passed" if fraction >= 1 else "failed", message, test.visibility, (test.tag,),
+                      dict(kept or {}))
 
 
 def _load_summary(report: SessionReport) -> str:
@@ -64,7 +69,7 @@ def _load_summary(report: SessionReport) -> str:
 
 
 def _all_failed(tests: list[Test], reason: str) -> tuple[TestResult, ...]:
-    return tuple(_result(t, False, reason) for t in tests)
+    return tuple(_result(t, 0.0, reason) for t in tests)
 
 
 def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budget: Budget = Budget(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.fileio import write_text_atomic
@@ -25,6 +25,7 @@ class TestResult:
     output: str
     visibility: str
     tags: tuple[str, ...]
+    kept: dict = field(default_factory=dict, compare=False, repr=False)  # images and tables for the report
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,8 @@ def to_gradescope(result: GradeResult) -> dict:
     """Gradescope's autograder format, with `schema_version` and the sandbox used."""
     tests = []
     for t in result.tests:
-        entry = asdict(t)
-        entry["tags"] = list(t.tags)
-        tests.append(entry)
+        tests.append({"number": t.number, "name": t.name, "score": t.score, "max_score": t.max_score,
+                      "status": t.status, "output": t.output, "visibility": t.visibility, "tags": list(t.tags)})
     return {"schema_version": SCHEMA_VERSION, "score": result.score, "max_score": result.max_score,
             "execution_time": round(result.execution_time, 3), "output": result.output,
             "sandbox": result.sandbox, "tests": tests}

@@ -22,12 +22,25 @@ class SuiteError(ValueError):
     """A suite that is malformed (the instructor's to fix): duplicate ids, unknown tags, ..."""
 
 
+@dataclass(frozen=True)
+class Partial:
+    """A check's verdict of partial credit: `fraction` of the points, and why not all."""
+
+    fraction: float
+    message: str
+
+
 class Answers:
     """The outcomes of one test's calls, with helpers that turn a failed call into a `Failure`."""
 
     def __init__(self, outcomes: dict[str, CallOutcome], load_problem: str = ""):
         self.outcomes = outcomes
         self.load_problem = load_problem  # the first error while the submission loaded, if any
+        self.kept: dict[str, Any] = {}  # images and tables a test keeps for the report
+
+    def keep(self, name: str, value: Any) -> None:
+        """Keep `value` (an image array, a table) with this test's result for the report."""
+        self.kept[name] = value
 
     def outcome(self, call_id: str) -> CallOutcome:
         return self.outcomes[call_id]
@@ -55,7 +68,7 @@ class Test:
     points: float
     tag: str
     calls: tuple[Call, ...]
-    check: Callable[[Answers], None]
+    check: Callable[[Answers], "Partial | None"]
     visibility: str = "visible"
     hint: str = ""
 
@@ -75,16 +88,20 @@ def register(registry: list[Test], *, id: str, name: str, points: float, tag: st
     return add
 
 
-def load_suite(folder: Path) -> list[Test]:
-    """Every `TESTS` list of the `test_*.py` files in `folder`, in file order; ids must be unique."""
+def load_suite(folder: Path, context: Any = None, hidden: bool = True) -> list[Test]:
+    """The tests of the `test_*.py` files in `folder` (and, with `hidden`, of `hidden_*.py`), in
+    file order: each file's `TESTS` list, or what its `build_tests(context)` returns (for tests
+    that need the assignment, such as the held-out set). Ids must be unique."""
     tests: list[Test] = []
-    for path in sorted(Path(folder).glob("test_*.py")):
+    paths = sorted(Path(folder).glob("test_*.py")) + (sorted(Path(folder).glob("hidden_*.py")) if hidden else [])
+    for path in paths:
         name = f"_grader_suite_{path.parent.name}_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        tests.extend(getattr(module, "TESTS", []))
+        builder = getattr(module, "build_tests", None)
+        tests.extend(builder(context) if builder is not None else getattr(module, "TESTS", []))
     seen: set[str] = set()
     call_ids: dict[str, Call] = {}
     for test in tests:

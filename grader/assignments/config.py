@@ -1,0 +1,118 @@
+"""`assignment.toml`: every key declared once, with its type, default and meaning; validated on
+load, with errors that name the key and the file."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+class AssignmentError(ValueError):
+    """An assignment folder or `assignment.toml` that cannot be used; the message names the key."""
+
+
+def _key(default, help_text: str):
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class TimeLimits:
+    load_seconds: float = _key(900.0, "running the whole notebook or module in the sandbox")
+    cell_seconds: float = _key(600.0, "one notebook cell")
+    call_seconds: float = _key(180.0, "the most any one test call may take")
+
+
+@dataclass(frozen=True)
+class Heldout:
+    """The hidden held-out set: images go into the sandbox, masks never leave the grader."""
+
+    seed: int = _key(0, "hidden seed of the synthetic held-out images (never in the release)")
+    count: int = _key(6, "held-out images")
+    sizes: tuple[tuple[int, int], ...] = _key(((256, 256), (224, 320), (250, 270)),
+                                              "(height, width) cycled over the images; some not multiples of 32")
+    reference_dice: float = _key(0.85, "the reference solution's mean foreground Dice on this set")
+    full_fraction: float = _key(0.95, "full marks at or above this fraction of the reference's Dice")
+    floor_fraction: float = _key(0.5, "no marks below this fraction; linear in between")
+
+    def credit(self, dice: float) -> float:
+        """Fraction of the points for a mean foreground Dice, on the curve."""
+        ratio = dice / self.reference_dice
+        if ratio >= self.full_fraction:
+            return 1.0
+        return max(0.0, (ratio - self.floor_fraction) / (self.full_fraction - self.floor_fraction))
+
+
+@dataclass(frozen=True)
+class Part:
+    tag: str = _key("", "the tag of the tests in this part")
+    title: str = _key("", "what the part is called in reports")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    folder: Path
+    name: str = _key("", "short name; the suite is test_suites/NAME unless `suite` says otherwise")
+    title: str = _key("", "title shown to students")
+    version: str = _key("1", "bumped whenever tests or points change; recorded with every grade")
+    notebook: str = _key("", "the master notebook, with solutions between markers")
+    suite: str = _key("", "test suite folder, relative to this file")
+    gpu: bool = _key(False, "pass NVIDIA devices into the sandbox when the host has them")
+    time: TimeLimits = _key(TimeLimits(), "time limits")
+    heldout: Heldout = _key(Heldout(), "the hidden held-out set and the grading curve")
+    parts: tuple[Part, ...] = _key((), "the parts, in the order reports list them")
+
+    @property
+    def suite_dir(self) -> Path:
+        return (self.folder / (self.suite or f"../../test_suites/{self.name}")).resolve()
+
+    @property
+    def hidden_dir(self) -> Path:
+        """Where hidden data is kept on the instructor's side (git-ignored, never released)."""
+        return self.folder / "hidden"
+
+
+def _values(cls, raw: dict, where: str, path: Path) -> dict:
+    known = {f.name: f for f in fields(cls) if f.name != "folder"}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise AssignmentError(f"{path}: unknown key {where}{sorted(unknown)[0]}; valid keys: {', '.join(known)}")
+    values = {}
+    for name, value in raw.items():
+        default = known[name].default
+        if isinstance(default, (TimeLimits, Heldout)):
+            if not isinstance(value, dict):
+                raise AssignmentError(f"{path}: [{where}{name}] must be a table")
+            value = type(default)(**_values(type(default), value, f"{where}{name}.", path))
+        elif name == "parts":
+            value = tuple(Part(**_values(Part, v, "parts.", path)) for v in value)
+        elif name == "sizes":
+            value = tuple(tuple(int(x) for x in pair) for pair in value)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise AssignmentError(f"{path}: {where}{name} must be true or false, not {value!r}")
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise AssignmentError(f"{path}: {where}{name} must be a number, not {value!r}")
+            value = type(default)(value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise AssignmentError(f"{path}: {where}{name} must be a string, not {value!r}")
+        values[name] = value
+    return values
+
+
+def load_assignment(folder: Path) -> Assignment:
+    """Read and validate `folder/assignment.toml`."""
+    folder = Path(folder)
+    path = folder / "assignment.toml"
+    if not path.is_file():
+        raise AssignmentError(f"{folder}: no assignment.toml here; pass --assignment with an assignment folder")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise AssignmentError(f"{path}: not valid TOML ({err})") from err
+    assignment = Assignment(folder=folder.resolve(), **_values(Assignment, raw, "", path))
+    if not assignment.name:
+        raise AssignmentError(f"{path}: name is required")
+    if not assignment.suite_dir.is_dir():
+        raise AssignmentError(f"{path}: the suite folder {assignment.suite_dir} does not exist")
+    return assignment
