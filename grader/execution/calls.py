@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,13 @@ class Rng:
     """A `numpy.random.Generator` seeded with `seed`, built inside the sandbox."""
 
     seed: int
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """A folder copied into the exchange folder; the function receives its path inside the sandbox."""
+
+    source: Path
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,11 @@ class Encoder:
             return {"__array__": self.array(value)}
         if isinstance(value, Rng):
             return {"__rng__": value.seed}
+        if isinstance(value, DataDir):
+            name = f"in/data-{hashlib.sha256(str(value.source).encode()).hexdigest()[:12]}"
+            if not (self.io_dir / name).exists():
+                shutil.copytree(value.source, self.io_dir / name)
+            return {"__path__": name}
         if isinstance(value, Ref):
             return {"__ref__": value.name}
         if isinstance(value, tuple):
@@ -159,6 +173,13 @@ def names_call(id: str, names: list[str]) -> Call:
 def load_weights_call(id: str, ref: str, path: str = "model.pt") -> Call:
     """Load the submission's `model.pt` into a stored model, with `weights_only=True`."""
     return Call(id, "load_weights", timeout=60.0, extra={"ref": ref, "path": path})
+
+
+def descend_call(id: str, function: str, logits: np.ndarray, target: np.ndarray, steps: int = 20,
+                 lr: float = 20.0, timeout: float = 60.0) -> Call:
+    """Plain gradient descent on `logits` with the submission's loss; answers the final logits."""
+    return Call(id, "descend", function, timeout=timeout,
+                extra={"logits": logits.astype(np.float32), "target": target.astype(np.int64), "steps": steps, "lr": lr})
 
 
 def export_call(id: str, ref: str, example: np.ndarray, probes: list[np.ndarray], multiple: int = 32,
