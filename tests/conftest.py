@@ -42,6 +42,14 @@ def sandbox(request):
     return PlainSandbox(announce=False)
 
 
+@pytest.fixture(scope="session")
+def assignment():
+    """The default assignment, as `grader grade` loads it."""
+    from grader.assignments import load_assignment
+
+    return load_assignment(Path(__file__).resolve().parents[1] / "assignments" / "unet_urothelial")
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -29,8 +29,8 @@ pytestmark = pytest.mark.skipif(probe() is not None, reason=f"bubblewrap unavail
 
 
 @pytest.fixture(scope="module")
-def metric_tests():
-    return [t for t in load_suite(SUITE) if t.tag == "metrics"]
+def metric_tests(assignment):
+    return [t for t in load_suite(SUITE, assignment) if t.tag == "metrics"]
 
 
 def make_submission(folder: Path, name: str, **fill: object) -> Path:

@@ -10,12 +10,11 @@ from grader.scoring import grade_submission, to_gradescope, write_results
 from grader.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[3]
-SUITE = ROOT / "test_suites" / "unet_urothelial"
 
 
 @pytest.fixture(scope="module")
-def suite():
-    return load_suite(SUITE)
+def suite(assignment):
+    return load_suite(assignment.suite_dir, assignment)
 
 
 @pytest.fixture(scope="module")
@@ -23,26 +22,37 @@ def sandbox():
     return BubblewrapSandbox() if probe() is None else PlainSandbox(announce=False)
 
 
-@pytest.fixture(scope="module")
-def reference_submission(tmp_path_factory) -> Path:
-    """The reference solution packaged as a student would hand it in: a folder with a module."""
-    folder = tmp_path_factory.mktemp("reference_submission")
+def package_reference(folder: Path, model: Path | None = None) -> Path:
+    """The reference solution packaged as a student would hand it in: a module, and model.pt."""
     shutil.copytree(ROOT / "reference", folder / "reference", ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "submission.py").write_text("from reference import *  # noqa: F401,F403\n")
+    if model is not None:
+        shutil.copy(model, folder / "model.pt")
     return folder
 
 
-def test_the_reference_solution_scores_full_marks(reference_submission, suite, sandbox, tmp_path):
-    result = grade_submission(reference_submission, suite, sandbox, Budget(load_seconds=120))
+@pytest.mark.slow
+def test_the_reference_solution_with_its_trained_model_scores_full_marks(smoke_run, suite, sandbox, tmp_path):
+    submission = package_reference(tmp_path / "reference_submission", smoke_run / "model.pt")
+    result = grade_submission(submission, suite, sandbox, Budget(load_seconds=300))
     failed = {t.number: t.output for t in result.tests if t.status != "passed"}
     assert failed == {}
     assert result.score == result.max_score > 0
+    assert {t.tags[0] for t in result.tests} == {"data", "architecture", "metrics", "loss", "heldout", "overlay"}
+    heldout = next(t for t in result.tests if t.number == "heldout.mean_foreground_dice")
+    assert set(heldout.kept["dice"]) == {"background", "cytoplasm", "nucleus"}
     write_results(tmp_path / "results.json", result)
     data = json.loads((tmp_path / "results.json").read_text())
-    assert {"score", "max_score", "execution_time", "output", "tests"} <= set(data)
     for test in data["tests"]:
         assert {"name", "score", "max_score", "status", "output", "visibility", "tags", "number"} <= set(test)
-        assert test["tags"][0] in ("data", "architecture", "metrics", "loss", "heldout", "overlay")
+
+
+def test_without_model_pt_only_the_heldout_test_fails_and_says_why(suite, sandbox, tmp_path):
+    submission = package_reference(tmp_path / "no_model")
+    result = grade_submission(submission, suite, sandbox, Budget(load_seconds=300))
+    failed = {t.number: t.output for t in result.tests if t.status != "passed"}
+    assert list(failed) == ["heldout.mean_foreground_dice"]
+    assert "model.pt" in failed["heldout.mean_foreground_dice"]
 
 
 def test_a_submission_that_defines_nothing_gets_every_test_failed_with_a_reason(suite, sandbox, tmp_path):
@@ -53,7 +63,7 @@ def test_a_submission_that_defines_nothing_gets_every_test_failed_with_a_reason(
     assert all("is not defined" in t.output for t in result.tests)
 
 
-def test_gradescope_format_sums_scores(suite):
+def test_gradescope_format_sums_scores():
     from grader.scoring import GradeResult, TestResult
     tests = (TestResult("a.x", "x", 2, 2, "passed", "", "visible", ("metrics",)),
              TestResult("a.y", "y", 0, 3, "failed", "why", "hidden", ("loss",)))
