@@ -39,7 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--tag", action="append", default=[], help="grade only tests with this tag (repeatable)")
     grade.add_argument("--allow-unsandboxed", action="store_true",
                        help="where bubblewrap is unavailable, run student code as a plain subprocess")
+    assign = sub.add_parser("assign", help="write the student release: notebook without solutions, public tests, data")
+    assign.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT)
+    assign.add_argument("--out", type=Path, required=True, help="release folder (must not exist or be empty)")
     return parser
+
+
+def _assign(args: argparse.Namespace) -> int:
+    from grader.assignments import load_assignment, write_release
+
+    out = write_release(load_assignment(args.assignment), args.out)
+    print(f"wrote the student release to {out}")
+    return 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in _environment().items():
                 print(f"{key:<28}{value}")
             return 0
-        return _grade(args)
+        return _assign(args) if args.command == "assign" else _grade(args)
     except (UserError, AssignmentError, SandboxUnavailable, SuiteError, FileNotFoundError) as err:
         print(f"grader: error: {err}", file=sys.stderr)
         return 2

@@ -1,9 +1,12 @@
-"""Assignments: `assignment.toml`, the hidden held-out set, and (later) the student release.
+"""Assignments: `assignment.toml`, the hidden held-out set, and the student release.
 
-Public surface: `load_assignment`, `Assignment`, `AssignmentError`, `load_heldout`, `HeldoutSet`.
+Public surface: `load_assignment`, `Assignment`, `AssignmentError`, `load_heldout`, `HeldoutSet`,
+`write_release`, `strip_solutions`.
 """
 
 from grader.assignments.config import Assignment, AssignmentError, Heldout, load_assignment
 from grader.assignments.heldout import HeldoutSet, load_heldout
+from grader.assignments.release import release_notebook, strip_solutions, write_release
 
-__all__ = ["load_assignment", "Assignment", "AssignmentError", "Heldout", "load_heldout", "HeldoutSet"]
+__all__ = ["load_assignment", "Assignment", "AssignmentError", "Heldout", "load_heldout", "HeldoutSet",
+           "write_release", "release_notebook", "strip_solutions"]

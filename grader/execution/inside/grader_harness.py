@@ -89,7 +89,12 @@ def _write_json(path: Path, data) -> None:
 def _error(exc: BaseException) -> dict:
     frames = traceback.extract_tb(exc.__traceback__)
     student = [f for f in frames if "grader_harness" not in f.filename]
-    where = f"{student[-1].filename}:{student[-1].lineno}" if student else ""
+    where = ""
+    if student:
+        frame = student[-1]
+        in_notebook = "ipykernel_" in frame.filename or frame.filename.startswith("<")
+        where = (f"in {frame.name}(), line {frame.lineno} of its cell" if in_notebook
+                 else f"{os.path.basename(frame.filename)}:{frame.lineno}, in {frame.name}()")
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "where": where,
             "traceback": "".join(traceback.format_exception(exc))[-4000:]}
 

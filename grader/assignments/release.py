@@ -1,0 +1,115 @@
+"""`grader assign`: the student release. Solutions between `# BEGIN SOLUTION` and `# END SOLUTION`
+become stubs that raise `NotImplementedError`; public tests and public data are copied; hidden
+tests, the hidden seed and every solution line stay behind."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from grader.assignments.config import Assignment, AssignmentError
+from grader.fileio import write_text_atomic
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+DEFINITION = re.compile(r"^(\s*)(def|class)\s+(\w+)")
+
+
+class SolutionMarkerError(AssignmentError):
+    """Unbalanced or nested solution markers in the master notebook."""
+
+
+def _stub(indent: str, owner: str | None) -> str:
+    what = f"{owner}: write your code here" if owner else "write your code here"
+    return f'{indent}raise NotImplementedError("{what}")'
+
+
+def strip_solutions(source: str, where: str = "") -> str:
+    """The cell's source with each marked solution replaced by a stub at the marker's indentation."""
+    out, inside, owner, klass = [], False, None, None
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise SolutionMarkerError(f"{where}: {BEGIN} inside another solution")
+            inside = True
+            out.append(_stub(line[: len(line) - len(line.lstrip())], owner))
+            continue
+        if stripped == END:
+            if not inside:
+                raise SolutionMarkerError(f"{where}: {END} without {BEGIN}")
+            inside = False
+            continue
+        if not inside:
+            match = DEFINITION.match(line)
+            if match:
+                indent, kind, name = match.groups()
+                klass = name if kind == "class" else (klass if indent else None)
+                owner = f"{klass}.{name}" if kind == "def" and indent and klass else name
+            out.append(line)
+    if inside:
+        raise SolutionMarkerError(f"{where}: {BEGIN} is never closed")
+    return "\n".join(out)
+
+
+def release_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of the master with solutions stubbed and every output cleared."""
+    release = nbformat.from_dict(master)
+    for index, cell in enumerate(release.cells):
+        if cell.cell_type == "code":
+            cell.source = strip_solutions(cell.source, f"cell {index}")
+            cell.outputs, cell.execution_count = [], None
+    return release
+
+
+def _public_toml(assignment: Assignment) -> str:
+    """What a student's copy needs: no held-out table, so no hidden seed."""
+    lines = [f'name = "{assignment.name}"', f'title = "{assignment.title}"', f'version = "{assignment.version}"',
+             f'notebook = "{assignment.notebook}"', 'suite = "tests"', "", "[time]"]
+    lines += [f"{k} = {getattr(assignment.time, k)}" for k in ("load_seconds", "cell_seconds", "call_seconds")]
+    for part in assignment.parts:
+        lines += ["", "[[parts]]", f'tag = "{part.tag}"', f'title = "{part.title}"']
+    return "\n".join(lines) + "\n"
+
+
+def _write_data(assignment: Assignment, folder: Path) -> None:
+    """The public data, made by the reference package of the checkout the assignment lives in."""
+    root = next((p for p in assignment.folder.parents if (p / "reference" / "__init__.py").is_file()), None)
+    if root is None:
+        raise AssignmentError(f"no reference package above {assignment.folder}: the public data is made by "
+                              "`python -m reference data`; run grader assign from the project checkout")
+    done = subprocess.run([sys.executable, "-m", "reference", "data", "--out", str(folder), "--seed", "0"],
+                          cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssignmentError(f"making the public data failed: {done.stderr.strip()[-500:]}")
+
+
+def write_release(assignment: Assignment, out: Path) -> Path:
+    """Write the release into `out` (which must not exist or be empty), all at once."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise AssignmentError(f"{out} is not empty; remove it or choose another --out")
+    master_path = assignment.folder / assignment.notebook
+    if not master_path.is_file():
+        raise AssignmentError(f"{master_path}: the master notebook named in assignment.toml does not exist")
+    staging = Path(tempfile.mkdtemp(prefix=".release-", dir=out.parent if out.parent.exists() else None))
+    try:
+        nbformat.write(release_notebook(nbformat.read(master_path, as_version=4)), staging / assignment.notebook)
+        (staging / "tests").mkdir()
+        for path in sorted(assignment.suite_dir.glob("test_*.py")):
+            shutil.copy2(path, staging / "tests" / path.name)
+        _write_data(assignment, staging / "data")
+        write_text_atomic(staging / "assignment.toml", _public_toml(assignment))
+        if out.exists():
+            out.rmdir()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,78 @@
+"""The student release: stubs where solutions were, nothing hidden, and it grades to zero cleanly."""
+
+import re
+
+import nbformat
+import pytest
+
+from grader.assignments import write_release
+from grader.assignments.release import BEGIN, END, SolutionMarkerError, strip_solutions
+from grader.execution import Budget
+from grader.sandbox import BubblewrapSandbox, PlainSandbox, probe
+from grader.scoring import grade_submission
+from grader.suites import load_suite
+
+
+@pytest.fixture(scope="module")
+def release(assignment, tmp_path_factory):
+    return write_release(assignment, tmp_path_factory.mktemp("release") / "unet_urothelial")
+
+
+def _without_solutions(source: str) -> str:
+    """The source with every marked block (markers included) collapsed to one placeholder line."""
+    return re.sub(rf"[ \t]*{BEGIN}\n.*?{END}", "<solution>", source, flags=re.S)
+
+
+def _without_stubs(source: str) -> str:
+    return re.sub(r'[ \t]*raise NotImplementedError\("[^"]*"\)', "<solution>", source)
+
+
+def test_master_and_release_differ_only_inside_solution_markers(assignment, release):
+    master = nbformat.read(assignment.folder / assignment.notebook, as_version=4)
+    student = nbformat.read(release / assignment.notebook, as_version=4)
+    assert len(master.cells) == len(student.cells)
+    for ours, theirs in zip(master.cells, student.cells):
+        assert ours.cell_type == theirs.cell_type and ours.metadata == theirs.metadata
+        assert _without_solutions(ours.source) == _without_stubs(theirs.source)
+    assert any(BEGIN in c.source for c in master.cells)
+
+
+def test_no_solution_text_hidden_test_or_hidden_seed_leaves(assignment, release):
+    master = nbformat.read(assignment.folder / assignment.notebook, as_version=4)
+    released = "\n".join(p.read_text(errors="replace") for p in release.rglob("*") if p.suffix in (".ipynb", ".py", ".toml", ".md"))
+    for cell in master.cells:
+        for block in re.findall(rf"{BEGIN}\n(.*?){END}", cell.source, flags=re.S):
+            for line in block.splitlines():
+                if len(line.strip()) > 25:
+                    assert line.strip() not in released, line
+    assert not list(release.rglob("hidden_*"))
+    assert str(assignment.heldout.seed) not in released
+    assert "[heldout]" not in (release / "assignment.toml").read_text()
+    assert "seed" not in (release / "assignment.toml").read_text()
+    assert sorted(p.name for p in (release / "tests").iterdir()) == sorted(
+        p.name for p in assignment.suite_dir.glob("test_*.py"))
+    assert {p.name for p in (release / "data").iterdir()} == {"train", "val", "test"}
+
+
+def test_stubs_name_what_to_write():
+    source = "class UNet:\n    def forward(self, x):\n        # BEGIN SOLUTION\n        return x\n        # END SOLUTION\n"
+    assert 'raise NotImplementedError("UNet.forward: write your code here")' in strip_solutions(source)
+    with pytest.raises(SolutionMarkerError, match="never closed"):
+        strip_solutions("# BEGIN SOLUTION\nx = 1\n", "cell 3")
+    with pytest.raises(SolutionMarkerError, match="without"):
+        strip_solutions("x = 1\n# END SOLUTION\n", "cell 3")
+
+
+def test_writing_into_a_non_empty_folder_is_refused(assignment, release):
+    from grader.assignments import AssignmentError
+    with pytest.raises(AssignmentError, match="is not empty"):
+        write_release(assignment, release)
+
+
+def test_the_untouched_release_scores_zero_without_a_crash(assignment, release):
+    sandbox = BubblewrapSandbox() if probe() is None else PlainSandbox(announce=False)
+    suite = load_suite(assignment.suite_dir, assignment)
+    result = grade_submission(release, suite, sandbox, Budget(load_seconds=300))
+    assert result.score == 0 and result.max_score > 0
+    assert len(result.tests) == len(suite)
+    assert all("NotImplementedError" in t.output for t in result.tests)
