@@ -76,3 +76,17 @@ def test_the_untouched_release_scores_zero_without_a_crash(assignment, release):
     assert result.score == 0 and result.max_score > 0
     assert len(result.tests) == len(suite)
     assert all("NotImplementedError" in t.output for t in result.tests)
+
+
+@pytest.mark.slow
+def test_the_master_notebook_with_the_reference_model_scores_full_marks(assignment, smoke_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "master"
+    folder.mkdir()
+    shutil.copy(assignment.folder / assignment.notebook, folder)
+    shutil.copy(smoke_run / "model.pt", folder)
+    sandbox = BubblewrapSandbox() if probe() is None else PlainSandbox(announce=False)
+    result = grade_submission(folder, load_suite(assignment.suite_dir, assignment), sandbox, Budget(load_seconds=300))
+    assert {t.number: t.output for t in result.tests if t.status != "passed"} == {}
+    assert "skipped: tagged train; model.pt is present" in result.output
