@@ -119,7 +119,8 @@ def _register_encoder_shapes(tests):
 
     @register(tests, id="architecture.encoder_feature_shapes", name="encoder_feature_shapes: even and odd sizes",
               points=2, tag="architecture", calls=calls,
-              hint="Each stride-2 step (stem, max-pool, layers 2-4) maps a side s to floor((s - 1) / 2) + 1.")
+              hint="Work out each stride-2 step's output size from its kernel, stride and padding; odd sizes "
+                   "show whether you round the right way.")
     def _shapes(answers):
         for (h, w), c in zip(sizes, calls):
             got = answers.value(c.id, f"encoder_feature_shapes({h}, {w})")
