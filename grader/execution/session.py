@@ -99,10 +99,11 @@ def run_calls(staged: StagedSubmission, calls: list[Call], sandbox: Sandbox, bud
               work_dir: Path | None = None) -> SessionReport:
     """Answer `calls` from the staged submission; every call gets an outcome, whatever happens."""
     io_dir = Path(tempfile.mkdtemp(prefix="grader-io-", dir=work_dir))
+    io_dir.chmod(0o755)  # readable by the sandbox user; only io/out is theirs to write
     try:
         return _run(staged, calls, sandbox, budget, io_dir)
     finally:
-        if not os.environ.get("GRADER_KEEP_IO"):
+        if not os.environ.get("GRADER_KEEP_IO"):  # set it to inspect the exchange folder when debugging
             shutil.rmtree(io_dir, ignore_errors=True)
 
 
@@ -117,7 +118,7 @@ def _run(staged: StagedSubmission, calls: list[Call], sandbox: Sandbox, budget: 
             out_dir.unlink()
         out_dir.mkdir()
         request = SandboxRequest(["{python}", "{harness}/grader_worker.py", "{io}"], staged.scratch, io_dir,
-                                 HARNESS_DIR, result_limits(budget, remaining), budget.gpu)
+                                 HARNESS_DIR, result_limits(budget, remaining), budget.gpu, writable_io=("out",))
         _write_request(io_dir, staged, remaining, encoder, budget)
         result = sandbox.run(request, watchdog=_Watchdog(out_dir, remaining, budget))
         report.runs.append(result)
@@ -134,6 +135,7 @@ def _write_request(io_dir: Path, staged: StagedSubmission, calls: list[Call], en
             "cell_timeout": budget.cell_seconds, "skip_train": staged.has_model,
             "calls": [encoder.call(c) for c in calls]}
     path = io_dir / "request.json"
+    path.unlink(missing_ok=True)  # never write through whatever stands there
     path.write_text(json.dumps(data))
     os.chmod(path, 0o644)
 

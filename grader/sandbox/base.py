@@ -17,7 +17,7 @@ class Layout:
     """Where the three exchange folders appear to the sandboxed command."""
 
     submission: str  # the scratch copy of the submission: writable, the working directory
-    io: str  # inputs the grader wrote and outputs it will read back: writable
+    io: str  # inputs the grader wrote (read-only) and `writable_io` folders for outputs
     harness: str  # the code that loads the submission and answers calls: read-only
 
 
@@ -33,6 +33,7 @@ class SandboxRequest:
     limits: Limits = Limits()
     gpu: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    writable_io: tuple[str, ...] = ()  # sub-folders of io_dir the command may write; the rest is read-only
 
     def argv(self, layout: Layout) -> list[str]:
         values = {"submission": layout.submission, "io": layout.io, "harness": layout.harness,

@@ -68,8 +68,10 @@ def bwrap_argv(request: SandboxRequest, as_root: bool) -> list[str]:
     for path in _python_dirs():
         argv += _with_parents(path) + ["--ro-bind", path, path]
     argv += _with_parents(LAYOUT.submission)
-    argv += ["--bind", str(request.scratch), LAYOUT.submission, "--bind", str(request.io_dir), LAYOUT.io,
-             "--ro-bind", str(request.harness_dir), LAYOUT.harness, "--chdir", LAYOUT.submission]
+    argv += ["--bind", str(request.scratch), LAYOUT.submission, "--ro-bind", str(request.io_dir), LAYOUT.io]
+    for sub in request.writable_io:  # only these can change: the grader's inputs and request stay intact
+        argv += ["--bind", str(request.io_dir / sub), f"{LAYOUT.io}/{sub}"]
+    argv += ["--ro-bind", str(request.harness_dir), LAYOUT.harness, "--chdir", LAYOUT.submission]
     if request.gpu:
         for device in sorted(glob.glob("/dev/nvidia*")):
             argv += ["--dev-bind", device, device]
@@ -92,7 +94,7 @@ class BubblewrapSandbox:
     def run(self, request: SandboxRequest, watchdog: Watchdog | None = None) -> ProcessResult:
         as_root = os.geteuid() == 0
         if as_root:
-            for folder in (request.scratch, request.io_dir):
+            for folder in (request.scratch, *(request.io_dir / sub for sub in request.writable_io)):
                 _chown_tree(folder, SANDBOX_UID)
         limits = request.limits
         return run_contained(bwrap_argv(request, as_root), cwd=request.scratch, env={"PATH": os.environ.get("PATH", "")},

@@ -138,6 +138,19 @@ def test_an_attack_inside_one_function_costs_only_its_tests(tmp_path, metric_tes
     assert results["score"] == sum(t["max_score"] for t in results["tests"] if t["status"] == "passed")
 
 
+def test_the_grader_inputs_cannot_be_swapped_for_links_to_host_files(tmp_path, metric_tests):
+    host_file = tmp_path / "host_file.txt"
+    host_file.write_text("precious")
+    submission = make_submission(tmp_path / "s", "tampers_with_grader_inputs", HOST_FILE=str(host_file))
+    # endless_loop-style restart: a crash after the tampering makes the grader write a new request
+    (submission / "submission.py").write_text((submission / "submission.py").read_text() +
+                                              "\n\ndef iou_per_class(pred, target, num_classes):\n    os._exit(1)\n")
+    results = grade(submission, metric_tests, tmp_path / "out")
+    assert host_file.read_text() == "precious"
+    assert statuses(results)["metrics.pixel_accuracy"] == "passed"
+    assert statuses(results)["metrics.iou_hand_table"] == "failed"
+
+
 def test_a_flood_of_output_is_capped_and_grading_goes_on(tmp_path, metric_tests):
     staged = stage(make_submission(tmp_path / "s", "floods_output"), tmp_path / "scratch")
     calls = [c for t in metric_tests for c in t.calls]
