@@ -54,7 +54,7 @@ def _assign(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from grader.assignments import load_assignment
+    from grader.assignments import check_suite, load_assignment
     from grader.execution import Budget
     from grader.sandbox import make_sandbox
     from grader.scoring import grade_submission, write_results
@@ -63,7 +63,9 @@ def _grade(args: argparse.Namespace) -> int:
     if not args.submission.exists():
         raise UserError(f"{args.submission}: no such file or folder")
     assignment = load_assignment(args.assignment)
-    tests = [t for t in load_suite(assignment.suite_dir, assignment) if not args.tag or t.tag in args.tag]
+    suite = load_suite(assignment.suite_dir, assignment)
+    check_suite(assignment, suite)
+    tests = [t for t in suite if not args.tag or t.tag in args.tag]
     if not tests:
         raise UserError(f"{assignment.suite_dir}: no tests (tags {args.tag or 'any'})")
     sandbox = make_sandbox(allow_unsandboxed=args.allow_unsandboxed)

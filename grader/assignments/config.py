@@ -47,6 +47,18 @@ class Heldout:
 class Part:
     tag: str = _key("", "the tag of the tests in this part")
     title: str = _key("", "what the part is called in reports")
+    points: float = _key(0.0, "the part's points; the suite's tests of this tag must add up to it")
+    visibility: str = _key("visible", "visible: public tests, shipped in the release; hidden: graded only by "
+                                      "the instructor, results shown after the due date")
+
+
+@dataclass(frozen=True)
+class RubricItem:
+    """One criterion of the hand-graded failure analysis."""
+
+    id: str = _key("", "stable id, a column of the manual-grading CSV")
+    points: float = _key(0.0, "points for this criterion")
+    description: str = _key("", "what earns them, shown to graders and, after grading, to students")
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class Assignment:
     time: TimeLimits = _key(TimeLimits(), "time limits")
     heldout: Heldout = _key(Heldout(), "the hidden held-out set and the grading curve")
     parts: tuple[Part, ...] = _key((), "the parts, in the order reports list them")
+    rubric: tuple[RubricItem, ...] = _key((), "criteria of the failure analysis, graded by hand")
 
     @property
     def suite_dir(self) -> Path:
@@ -84,8 +97,9 @@ def _values(cls, raw: dict, where: str, path: Path) -> dict:
             if not isinstance(value, dict):
                 raise AssignmentError(f"{path}: [{where}{name}] must be a table")
             value = type(default)(**_values(type(default), value, f"{where}{name}.", path))
-        elif name == "parts":
-            value = tuple(Part(**_values(Part, v, "parts.", path)) for v in value)
+        elif name in ("parts", "rubric"):
+            kind = Part if name == "parts" else RubricItem
+            value = tuple(kind(**_values(kind, v, f"{name}.", path)) for v in value)
         elif name == "sizes":
             value = tuple(tuple(int(x) for x in pair) for pair in value)
         elif isinstance(default, bool) and not isinstance(value, bool):
@@ -98,6 +112,25 @@ def _values(cls, raw: dict, where: str, path: Path) -> dict:
             raise AssignmentError(f"{path}: {where}{name} must be a string, not {value!r}")
         values[name] = value
     return values
+
+
+def check_suite(assignment: Assignment, tests: list) -> None:
+    """The suite agrees with the declared parts: every tag has a part, points add up, visibility matches."""
+    parts = {p.tag: p for p in assignment.parts}
+    where = assignment.folder / "assignment.toml"
+    for test in tests:
+        if parts and test.tag not in parts:
+            raise AssignmentError(f"{where}: test {test.id} has tag {test.tag!r}, which no [[parts]] entry declares")
+        part = parts.get(test.tag)
+        if part and (part.visibility == "hidden") != (test.visibility != "visible"):
+            raise AssignmentError(f"{where}: test {test.id} is {test.visibility} but its part {test.tag!r} is "
+                                  f"{part.visibility}")
+    for part in assignment.parts:
+        total = sum(t.points for t in tests if t.tag == part.tag)
+        shipped_without_hidden = part.visibility == "hidden" and not total  # a student release
+        if part.points and not shipped_without_hidden and abs(total - part.points) > 1e-9:
+            raise AssignmentError(f"{where}: part {part.tag!r} declares {part.points:g} points but its tests "
+                                  f"add up to {total:g}")
 
 
 def load_assignment(folder: Path) -> Assignment:

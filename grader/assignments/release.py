@@ -4,6 +4,7 @@ tests, the hidden seed and every solution line stay behind."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -73,7 +74,11 @@ def _public_toml(assignment: Assignment) -> str:
              f'notebook = "{assignment.notebook}"', 'suite = "tests"', "", "[time]"]
     lines += [f"{k} = {getattr(assignment.time, k)}" for k in ("load_seconds", "cell_seconds", "call_seconds")]
     for part in assignment.parts:
-        lines += ["", "[[parts]]", f'tag = "{part.tag}"', f'title = "{part.title}"']
+        lines += ["", "[[parts]]", f'tag = "{part.tag}"', f'title = "{part.title}"', f"points = {part.points:g}",
+                  f'visibility = "{part.visibility}"']
+    for item in assignment.rubric:
+        lines += ["", "[[rubric]]", f'id = "{item.id}"', f"points = {item.points:g}",
+                  f"description = {json.dumps(item.description)}"]
     return "\n".join(lines) + "\n"
 
 

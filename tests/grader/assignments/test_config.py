@@ -36,3 +36,28 @@ def test_a_folder_without_assignment_toml(tmp_path):
 def test_the_heldout_curve(dice, credit):
     curve = Heldout(reference_dice=0.8, full_fraction=0.95, floor_fraction=0.5)
     assert curve.credit(dice) == pytest.approx(credit)
+
+
+def test_the_suite_agrees_with_the_declared_parts(assignment):
+    from grader.assignments import check_suite
+    from grader.suites import load_suite
+
+    suite = load_suite(assignment.suite_dir, assignment)
+    check_suite(assignment, suite)
+    assert sum(p.points for p in assignment.parts) == sum(t.points for t in suite)
+    assert sum(r.points for r in assignment.rubric) > 0
+
+
+def test_points_or_visibility_drifting_from_the_parts_is_named(assignment):
+    import dataclasses
+
+    from grader.assignments import check_suite
+    from grader.suites import load_suite
+
+    suite = load_suite(assignment.suite_dir, assignment)
+    extra = dataclasses.replace(suite[0], id="architecture.extra", points=5)
+    with pytest.raises(AssignmentError, match="part 'architecture' declares 16 points but its tests add up to 21"):
+        check_suite(assignment, suite + [extra])
+    hidden = dataclasses.replace(suite[0], id="architecture.secret", points=0, visibility="after_due_date")
+    with pytest.raises(AssignmentError, match="is after_due_date but its part 'architecture' is visible"):
+        check_suite(assignment, suite + [hidden])
