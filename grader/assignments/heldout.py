@@ -3,6 +3,8 @@ assignment's git-ignored `hidden/` folder. Images cross into the sandbox; masks 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +45,17 @@ def _generate(assignment: Assignment, folder: Path) -> None:
 
 
 def load_heldout(assignment: Assignment) -> HeldoutSet:
-    """The held-out set, generated into `hidden/heldout` the first time it is needed."""
-    folder = assignment.hidden_dir / f"heldout-{assignment.heldout.seed}"
+    """The held-out set, generated into `hidden/heldout-SEED` the first time it is needed (into a
+    temporary folder renamed into place, so concurrent graders never read half of it)."""
+    folder = assignment.hidden_dir / f"heldout-{assignment.heldout.seed}-{assignment.heldout.count}"
     if not (folder / "masks").is_dir():
-        _generate(assignment, folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder.parent))
+        _generate(assignment, staging)
+        try:
+            staging.rename(folder)
+        except OSError:  # another grader made it first
+            shutil.rmtree(staging, ignore_errors=True)
     names, images, masks = [], [], []
     for path in sorted((folder / "images").glob("*.png")):
         names.append(path.stem)

@@ -1,5 +1,7 @@
 """Loading a split and augmenting image and mask together."""
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +15,24 @@ SHAPE = (40, 56)
 
 
 def _write_dataset(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset, written once (to a temporary folder renamed into place, so graders running side
+    by side never read a half-written one); returns what load_split must give for it."""
     rng = np.random.default_rng(515)
     images = rng.integers(0, 256, (len(NAMES), *SHAPE, 3), dtype=np.uint8)
     masks = rng.integers(0, 3, (len(NAMES), *SHAPE), dtype=np.uint8)
-    for split in ("train", "val"):
-        (root / split / "images").mkdir(parents=True, exist_ok=True)
-        (root / split / "masks").mkdir(parents=True, exist_ok=True)
-        for name, image, mask in zip(NAMES, images, masks):
-            Image.fromarray(image).save(root / split / "images" / f"{name}.png")
-            Image.fromarray(mask).save(root / split / "masks" / f"{name}.png")
+    if not root.is_dir():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root.parent))
+        for split in ("train", "val"):
+            (staging / split / "images").mkdir(parents=True)
+            (staging / split / "masks").mkdir(parents=True)
+            for name, image, mask in zip(NAMES, images, masks):
+                Image.fromarray(image).save(staging / split / "images" / f"{name}.png")
+                Image.fromarray(mask).save(staging / split / "masks" / f"{name}.png")
+        try:
+            staging.rename(root)
+        except OSError:  # another grader got there first
+            shutil.rmtree(staging, ignore_errors=True)
     order = np.argsort(NAMES)
     return (np.moveaxis(images[order], -1, 1).astype(np.float32) / 255), masks[order].astype(np.int64)
 
