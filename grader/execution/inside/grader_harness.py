@@ -24,7 +24,7 @@ class _Store:
     def __init__(self, io: Path):
         self.io, self.objects, self.count = io, {}, 0
 
-    def decode(self, value, grad_paths=None):
+    def decode(self, value):
         if isinstance(value, list):
             return [self.decode(v) for v in value]
         if not isinstance(value, dict):
