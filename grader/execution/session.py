@@ -4,7 +4,8 @@ The submission loads once and answers the calls in order. A call that hangs is k
 watchdog when its own timeout passes; one that crashes the interpreter, exhausts memory or kills
 its parent ends the sandbox. Either way that call alone is marked failed, and a fresh sandbox
 answers the calls after it. Each restart consumes at least one call, so a run is bounded by
-(calls + 1) x (load budget + slowest call).
+(calls + 1) x (load budget + slowest call). Once a function has hung or crashed, its later calls
+fail at once with the same reason (one strike per function).
 """
 
 from __future__ import annotations
@@ -151,12 +152,27 @@ def _collect(remaining: list[Call], io_dir: Path, result: ProcessResult, budget:
         if (out_dir / f"{c.id}.started").exists():
             status, reason = _crash_reason(result, budget.timeout_of(c), result_limits(budget, remaining))
             report.outcomes[c.id] = CallOutcome(c.id, status, reason=reason)
-            return remaining[index + 1:]
+            return _skip_same_function(c, remaining[index + 1:], reason, report)
         reason = _load_failure(result, report, result_limits(budget, remaining))
         for rest in remaining[index:]:
             report.outcomes[rest.id] = CallOutcome(rest.id, "not_run", reason=reason)
         return []
     return []
+
+
+def _skip_same_function(broken: Call, rest: list[Call], reason: str, report: SessionReport) -> list[Call]:
+    """One strike per function: once a call of F has hung or crashed the interpreter, later calls of
+    F fail with that reason instead of each costing its own timeout. Returns the calls still to run."""
+    if broken.kind != "call":
+        return rest
+    keep = []
+    for c in rest:
+        if c.kind == "call" and c.function == broken.function:
+            report.outcomes[c.id] = CallOutcome(c.id, "not_run", reason=f"was not run: an earlier call of "
+                                                f"{broken.function} {reason}")
+        else:
+            keep.append(c)
+    return keep
 
 
 def result_limits(budget: Budget, calls: list[Call]) -> Limits:

@@ -43,5 +43,5 @@ def test_grade_writes_results_json_and_exits_zero_whatever_the_score(tmp_path, c
     (tmp_path / "s.py").write_text("def pixel_accuracy(p, t):\n    return 0.0\n")
     assert main(["grade", str(tmp_path / "s.py"), "--out", str(tmp_path / "out"), "--tag", "metrics"]) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert results["sandbox"] == "bubblewrap" and results["score"] == 0 and len(results["tests"]) == 4
-    assert "0 / 6 points" in capsys.readouterr().out
+    assert results["sandbox"] == "bubblewrap" and results["score"] == 0 and len(results["tests"]) == 6
+    assert "0 / 10 points" in capsys.readouterr().out

@@ -91,3 +91,16 @@ def test_a_module_that_never_finishes_loading_fails_every_call_with_the_reason(t
                        [call("a", "f"), call("b", "g")], sandbox, budget)
     assert {o.status for o in report.outcomes.values()} == {"not_run"}
     assert "did not finish loading within 4 s" in report.outcomes["b"].reason
+
+
+def test_one_strike_per_function_keeps_a_run_bounded(tmp_path, sandbox):
+    (tmp_path / "solution.py").write_text("def hang(i):\n    while True:\n        pass\n\n"
+                                          "def fine(i):\n    return i\n")
+    calls = [call(f"h{i}", "hang", i) for i in range(5)] + [call("f", "fine", 7)]
+    report = run_calls(stage(tmp_path / "solution.py", tmp_path / "scratch"), calls, sandbox,
+                       Budget(load_seconds=30, call_seconds_cap=2))
+    assert report.outcomes["h0"].status == "timeout"
+    assert all(report.outcomes[f"h{i}"].status == "not_run" for i in range(1, 5))
+    assert "an earlier call of hang did not finish" in report.outcomes["h3"].reason
+    assert report.outcomes["f"].value == 7
+    assert len(report.runs) == 2
