@@ -52,6 +52,7 @@ def load_heldout(assignment: Assignment) -> HeldoutSet:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=folder.parent))
         _generate(assignment, staging)
+        staging.chmod(0o755)  # mkdtemp makes it private
         try:
             staging.rename(folder)
         except OSError:  # another grader made it first

@@ -103,7 +103,8 @@ class Encoder:
         if isinstance(value, DataDir):
             name = f"in/data-{hashlib.sha256(str(value.source).encode()).hexdigest()[:12]}"
             if not (self.io_dir / name).exists():
-                shutil.copytree(value.source, self.io_dir / name)
+                shutil.copytree(value.source, self.io_dir / name, symlinks=False)
+                _world_readable(self.io_dir / name)
             return {"__path__": name}
         if isinstance(value, Ref):
             return {"__ref__": value.name}
@@ -163,6 +164,13 @@ class CallOutcome:
         if self.status == "error" and self.error is not None:
             return f"raised {self.error}"
         return self.reason or self.status
+
+
+def _world_readable(root: Path) -> None:
+    """Let the sandbox's unprivileged user read a copied folder, whatever modes its source had."""
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def names_call(id: str, names: list[str]) -> Call:

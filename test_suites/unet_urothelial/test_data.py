@@ -29,6 +29,7 @@ def _write_dataset(root: Path) -> tuple[np.ndarray, np.ndarray]:
             for name, image, mask in zip(NAMES, images, masks):
                 Image.fromarray(image).save(staging / split / "images" / f"{name}.png")
                 Image.fromarray(mask).save(staging / split / "masks" / f"{name}.png")
+        staging.chmod(0o755)  # mkdtemp makes it private
         try:
             staging.rename(root)
         except OSError:  # another grader got there first
