@@ -15,10 +15,10 @@ import numpy as np
 
 from grader.execution.calls import CallOutcome, StudentException
 from grader.execution.exceptions import UntrustedOutputError
+from grader.execution.onnx_graph import MAX_ONNX_BYTES
 
 MAX_JSON_BYTES = 8 * 2 ** 20
 MAX_ARRAY_BYTES = 512 * 2 ** 20
-MAX_ONNX_BYTES = 400 * 2 ** 20
 NAME = re.compile(r"^out/[A-Za-z0-9_.-]+\.(npy|onnx)$")
 
 

@@ -7,6 +7,7 @@ crashed the interpreter or hung from one that never ran.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -173,7 +174,7 @@ def _export_onnx(call: dict, store: _Store):
     if call.get("dynamic_spatial", True):
         dims[2] = multiple * torch.export.Dim("h", min=1, max=256)
         dims[3] = multiple * torch.export.Dim("w", min=1, max=256)
-    name = list(__import__("inspect").signature(model.forward).parameters)[0]
+    name = list(inspect.signature(model.forward).parameters)[0]
     program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes={name: dims}, verbose=False)
     path = store.io / "out" / f"{call['id']}.onnx"
     program.save(str(path))
