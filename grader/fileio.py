@@ -15,6 +15,7 @@ def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide reports from a web server or a TA
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -24,6 +25,12 @@ def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: Path, text: str) -> Path:

@@ -53,3 +53,29 @@ def assignment():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def mini_assignment() -> Path:
+    """A three-test assignment (one hidden) that grades in about a second: for batch and report tests."""
+    from tests.fixtures.mini import MINI_ASSIGNMENT
+
+    return MINI_ASSIGNMENT
+
+
+ANALYSIS = ("The model merges touching nuclei in dense clusters and misses faint cytoplasm at the image edges. "
+            "<script>alert('not run')</script>")
+
+
+@pytest.fixture(scope="session")
+def graded_reference(smoke_run, tmp_path_factory):
+    """The reference, packaged with its smoke model, history.csv and an analysis, graded on the whole
+    default assignment (hidden tests included): a real result for report tests."""
+    from grader.scoring import GradingPlan, grade
+    from tests.fixtures.submissions import package_reference
+
+    folder = package_reference(tmp_path_factory.mktemp("graded") / "reference_submission", smoke_run / "model.pt",
+                               smoke_run / "history.csv", ANALYSIS)
+    plan = GradingPlan(Path(__file__).resolve().parents[1] / "assignments" / "unet_urothelial",
+                       allow_unsandboxed=True)
+    return folder, grade(plan, folder)

@@ -3,8 +3,10 @@ load, with errors that name the key and the file."""
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -32,6 +34,9 @@ class Heldout:
     sizes: tuple[tuple[int, int], ...] = _key(((256, 256), (224, 320), (250, 270)),
                                               "(height, width) cycled over the images; some not multiples of 32")
     reference_dice: float = _key(0.85, "the reference solution's mean foreground Dice on this set")
+    reference_class_dice: tuple[float, ...] = _key((), "the reference's Dice per class (background, cytoplasm, "
+                                                       "nucleus), shown beside the student's in reports")
+    reference_class_iou: tuple[float, ...] = _key((), "the reference's IoU per class, likewise")
     full_fraction: float = _key(0.95, "full marks at or above this fraction of the reference's Dice")
     floor_fraction: float = _key(0.5, "no marks below this fraction; linear in between")
 
@@ -70,6 +75,8 @@ class Assignment:
     notebook: str = _key("", "the master notebook, with solutions between markers")
     suite: str = _key("", "test suite folder, relative to this file")
     gpu: bool = _key(False, "pass NVIDIA devices into the sandbox when the host has them")
+    results_release: str = _key("", "ISO date or date-time (2026-12-18, 2026-12-18T17:00+01:00) from which reports "
+                                    "show hidden tests' messages and held-out samples; empty: never")
     time: TimeLimits = _key(TimeLimits(), "time limits")
     heldout: Heldout = _key(Heldout(), "the hidden held-out set and the grading curve")
     parts: tuple[Part, ...] = _key((), "the parts, in the order reports list them")
@@ -78,6 +85,12 @@ class Assignment:
     @property
     def suite_dir(self) -> Path:
         return (self.folder / (self.suite or f"../../test_suites/{self.name}")).resolve()
+
+    def hidden_results_released(self, now: datetime | None = None) -> bool:
+        """Whether reports may show hidden tests' outputs (only their names and points before)."""
+        if not self.results_release:
+            return False
+        return (now or datetime.now(timezone.utc)) >= _release_time(self.results_release)
 
     @property
     def hidden_dir(self) -> Path:
@@ -102,6 +115,8 @@ def _values(cls, raw: dict, where: str, path: Path) -> dict:
             value = tuple(kind(**_values(kind, v, f"{name}.", path)) for v in value)
         elif name == "sizes":
             value = tuple(tuple(int(x) for x in pair) for pair in value)
+        elif name in ("reference_class_dice", "reference_class_iou"):
+            value = tuple(float(x) for x in value)
         elif isinstance(default, bool) and not isinstance(value, bool):
             raise AssignmentError(f"{path}: {where}{name} must be true or false, not {value!r}")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
@@ -112,6 +127,19 @@ def _values(cls, raw: dict, where: str, path: Path) -> dict:
             raise AssignmentError(f"{path}: {where}{name} must be a string, not {value!r}")
         values[name] = value
     return values
+
+
+def _release_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def fingerprint(assignment: Assignment) -> str:
+    """A hash of `assignment.toml` and the suite's files: a grade is current while it is unchanged."""
+    digest = hashlib.sha256()
+    for path in [assignment.folder / "assignment.toml", *sorted(assignment.suite_dir.glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def check_suite(assignment: Assignment, tests: list) -> None:
@@ -146,6 +174,11 @@ def load_assignment(folder: Path) -> Assignment:
     assignment = Assignment(folder=folder.resolve(), **_values(Assignment, raw, "", path))
     if not assignment.name:
         raise AssignmentError(f"{path}: name is required")
+    try:
+        _release_time(assignment.results_release) if assignment.results_release else None
+    except ValueError as err:
+        raise AssignmentError(f"{path}: results_release must be an ISO date such as 2026-12-18 or "
+                              f"2026-12-18T17:00+01:00, not {assignment.results_release!r}") from err
     if not assignment.suite_dir.is_dir():
         raise AssignmentError(f"{path}: the suite folder {assignment.suite_dir} does not exist")
     return assignment

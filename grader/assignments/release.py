@@ -71,7 +71,8 @@ def release_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def _public_toml(assignment: Assignment) -> str:
     """What a student's copy needs: no held-out table, so no hidden seed."""
     lines = [f'name = "{assignment.name}"', f'title = "{assignment.title}"', f'version = "{assignment.version}"',
-             f'notebook = "{assignment.notebook}"', 'suite = "tests"', "", "[time]"]
+             f'notebook = "{assignment.notebook}"', 'suite = "tests"',
+             f'results_release = "{assignment.results_release}"', "", "[time]"]
     lines += [f"{k} = {getattr(assignment.time, k)}" for k in ("load_seconds", "cell_seconds", "call_seconds")]
     for part in assignment.parts:
         lines += ["", "[[parts]]", f'tag = "{part.tag}"', f'title = "{part.title}"', f"points = {part.points:g}",

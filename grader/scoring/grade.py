@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from grader.execution import Budget, SessionReport, SubmissionError, run_calls, stage
 from grader.execution.calls import Call
 from grader.sandbox import Sandbox
+from grader.scoring.extras import read_extras
 from grader.scoring.results import GradeResult, TestResult
 from grader.suites.base import Answers, Failure, Partial, Test
 
@@ -68,8 +70,21 @@ def _load_summary(report: SessionReport) -> str:
     return "\n".join(lines)
 
 
+def _problem(report: SessionReport) -> str:
+    """How the summary lists a submission that did not run through: a load-time error or timeout."""
+    kinds = {event.get("kind") for event in report.load_events}
+    if "timeout" in kinds or any(run.killed_reason == "timeout" for run in report.runs):
+        return "timed out"
+    return "crashed" if kinds & {"error", "dead_kernel"} else ""
+
+
 def _all_failed(tests: list[Test], reason: str) -> tuple[TestResult, ...]:
     return tuple(_result(t, 0.0, reason) for t in tests)
+
+
+def ungraded(tests: list[Test], reason: str, sandbox: str = "") -> GradeResult:
+    """A complete result for a submission that could not be run at all: every test failed, with why."""
+    return GradeResult(_all_failed(tests, f"Not graded: {reason}"), 0.0, reason, sandbox, "not graded")
 
 
 def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budget: Budget = Budget(),
@@ -81,10 +96,11 @@ def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budg
         try:
             staged = stage(Path(submission), scratch_root / "submission")
         except SubmissionError as err:
-            return GradeResult(_all_failed(tests, f"Not graded: {err}"), time.monotonic() - start, str(err),
-                               sandbox.name)
+            return replace(ungraded(tests, str(err), sandbox.name), execution_time=time.monotonic() - start)
+        extras = read_extras(staged.scratch, staged.entry)  # before student code can change the copy
         report = run_calls(staged, _calls_of(tests), sandbox, budget, work_dir)
         results = tuple(_verdict(t, report) for t in tests)
-        return GradeResult(results, time.monotonic() - start, _load_summary(report), sandbox.name)
+        return GradeResult(results, time.monotonic() - start, _load_summary(report), sandbox.name,
+                           _problem(report), extras)
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)

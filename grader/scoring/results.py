@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.fileio import write_text_atomic
+from grader.scoring.extras import Extras
 
 SCHEMA_VERSION = 1
+PROBLEMS = ("crashed", "timed out", "not graded")  # raised while loading; ran too long; could not be run
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class GradeResult:
     execution_time: float
     output: str
     sandbox: str
+    problem: str = ""  # "", or why the submission did not run through: PROBLEMS
+    extras: Extras = field(default_factory=Extras, compare=False)
 
     @property
     def score(self) -> float:
@@ -54,7 +58,16 @@ def to_gradescope(result: GradeResult) -> dict:
                       "status": t.status, "output": t.output, "visibility": t.visibility, "tags": list(t.tags)})
     return {"schema_version": SCHEMA_VERSION, "score": result.score, "max_score": result.max_score,
             "execution_time": round(result.execution_time, 3), "output": result.output,
-            "sandbox": result.sandbox, "tests": tests}
+            "sandbox": result.sandbox, "problem": result.problem, "tests": tests}
+
+
+def from_gradescope(data: dict, extras: Extras = Extras(), kept: dict[str, dict] | None = None) -> GradeResult:
+    """The inverse of `to_gradescope`, with the extras and kept values stored beside it."""
+    kept = kept or {}
+    tests = tuple(TestResult(t["number"], t["name"], t["score"], t["max_score"], t["status"], t["output"],
+                             t["visibility"], tuple(t["tags"]), kept.get(t["number"], {})) for t in data["tests"])
+    return GradeResult(tests, data["execution_time"], data["output"], data.get("sandbox", ""),
+                       data.get("problem", ""), extras)
 
 
 def write_results(path: Path, result: GradeResult) -> Path:

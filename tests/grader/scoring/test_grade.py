@@ -8,6 +8,7 @@ from grader.execution import Budget
 from grader.sandbox import BubblewrapSandbox, PlainSandbox, probe
 from grader.scoring import grade_submission, to_gradescope, write_results
 from grader.suites import load_suite
+from tests.fixtures.submissions import package_reference
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -20,15 +21,6 @@ def suite(assignment):
 @pytest.fixture(scope="module")
 def sandbox():
     return BubblewrapSandbox() if probe() is None else PlainSandbox(announce=False)
-
-
-def package_reference(folder: Path, model: Path | None = None) -> Path:
-    """The reference solution packaged as a student would hand it in: a module, and model.pt."""
-    shutil.copytree(ROOT / "reference", folder / "reference", ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "submission.py").write_text("from reference import *  # noqa: F401,F403\n")
-    if model is not None:
-        shutil.copy(model, folder / "model.pt")
-    return folder
 
 
 @pytest.mark.slow

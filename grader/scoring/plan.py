@@ -1,0 +1,66 @@
+"""Grading with an assignment: which tests, which sandbox, which time limits. A `GradingPlan` is a
+small picklable value, so `grade`, `check`, `ci`, a process pool and a Dask worker all grade the
+same way."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.assignments import Assignment, check_suite, load_assignment
+from grader.execution import Budget
+from grader.sandbox import make_sandbox
+from grader.scoring.grade import grade_submission
+from grader.scoring.results import GradeResult
+from grader.suites import Test, load_suite
+from grader.suites.base import SuiteError
+
+
+@dataclass(frozen=True)
+class GradingPlan:
+    """What a submission is graded with."""
+
+    assignment_dir: Path
+    hidden: bool = True  # the instructor's hidden tests too; False for self-checks and CI
+    tags: tuple[str, ...] = ()  # only tests with these tags (all when empty)
+    only: tuple[str, ...] = ()  # only these test ids (all when empty)
+    allow_unsandboxed: bool = False
+    gpu: bool = False  # pass NVIDIA devices in, where the assignment allows it
+    call_seconds_cap: float | None = None
+
+
+def _selected(tests: list[Test], plan: GradingPlan) -> list[Test]:
+    unknown = set(plan.only) - {t.id for t in tests}
+    if unknown:
+        raise SuiteError(f"no test has the id {sorted(unknown)[0]}; ids look like "
+                         f"{tests[0].id if tests else 'metrics.dice_basic'}")
+    chosen = [t for t in tests if (not plan.tags or t.tag in plan.tags) and (not plan.only or t.id in plan.only)
+              and (plan.hidden or t.visibility == "visible")]
+    if not chosen:
+        raise SuiteError(f"no tests with tags {', '.join(plan.tags)}")
+    return chosen
+
+
+@functools.lru_cache(maxsize=8)
+def _suite(assignment_dir: Path, hidden: bool) -> tuple[Assignment, tuple[Test, ...]]:
+    assignment = load_assignment(assignment_dir)
+    tests = load_suite(assignment.suite_dir, assignment, hidden=hidden)
+    check_suite(assignment, tests)
+    return assignment, tuple(tests)
+
+
+def load_plan(plan: GradingPlan) -> tuple[Assignment, list[Test]]:
+    """The assignment and the plan's tests; errors (`AssignmentError`, `SuiteError`) name what to fix."""
+    assignment, tests = _suite(Path(plan.assignment_dir).resolve(), plan.hidden)
+    return assignment, _selected(list(tests), plan)
+
+
+def grade(plan: GradingPlan, submission: Path, work_dir: Path | None = None) -> GradeResult:
+    """Grade one submission by the plan; runs wherever the plan is carried (pool worker, Dask worker)."""
+    assignment, tests = load_plan(plan)
+    sandbox = make_sandbox(allow_unsandboxed=plan.allow_unsandboxed, announce=False)
+    budget = Budget(load_seconds=assignment.time.load_seconds, cell_seconds=assignment.time.cell_seconds,
+                    call_seconds_cap=plan.call_seconds_cap or assignment.time.call_seconds,
+                    gpu=assignment.gpu and plan.gpu)
+    return grade_submission(Path(submission), tests, sandbox, budget, work_dir)

@@ -1,0 +1,160 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.batch import BatchInputError, BatchOptions, run_batch
+from grader.gradebook import GRADEBOOK_FILE, Gradebook
+from grader.scoring import GradingPlan
+from tests.fixtures.mini import module, write_class
+
+QUIET = BatchOptions(progress=False)
+
+
+def plan(mini_assignment) -> GradingPlan:
+    return GradingPlan(mini_assignment, allow_unsandboxed=True)
+
+
+def grades(out: Path) -> dict[str, dict[str, float]]:
+    with Gradebook(out / GRADEBOOK_FILE) as book:
+        return {r.student: {t.number: t.score for t in r.result.tests} for r in book.current_runs()}
+
+
+def test_two_workers_grade_a_batch_of_twenty(mini_assignment, tmp_path):
+    expected = write_class(tmp_path / "class", 20)
+    report = run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), BatchOptions(workers=2,
+                                                                                                progress=False))
+    assert sorted(report.graded) == sorted(expected) and not report.errors
+    with Gradebook(tmp_path / "out" / GRADEBOOK_FILE) as book:
+        totals = {r.student: r.result.score for r in book.current_runs()}
+    assert totals == expected
+    for student in expected:
+        results = json.loads((tmp_path / "out" / student / "results.json").read_text())
+        assert results["score"] == expected[student] and len(results["tests"]) == 3
+        assert (tmp_path / "out" / student / "report.html").is_file()
+    for export in ("gradebook.csv", "canvas.csv", "junit.xml", "summary.html", "summary.md"):
+        assert (tmp_path / "out" / export).is_file()
+
+
+def test_running_again_grades_nothing_and_a_changed_submission_again(mini_assignment, tmp_path):
+    write_class(tmp_path / "class", 3)
+    run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
+    again = run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
+    assert again.graded == [] and len(again.skipped) == 3
+    (tmp_path / "class" / "student01.py").write_text(module(0))
+    changed = run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
+    assert changed.graded == ["student01"]
+    with Gradebook(tmp_path / "out" / GRADEBOOK_FILE) as book:
+        assert book.run_counts() == {"student00": 1, "student01": 2, "student02": 1}
+
+
+def test_a_regrade_keeps_the_old_run_in_the_history(mini_assignment, tmp_path):
+    write_class(tmp_path / "class", 2)
+    run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
+    report = run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment),
+                       BatchOptions(regrade=("student01",), progress=False))
+    assert report.graded == ["student01"]
+    with Gradebook(tmp_path / "out" / GRADEBOOK_FILE) as book:
+        history = book.history("student01")
+        assert len(history) == 2 and history[0].id < history[1].id
+        assert history[0].result.score == history[1].result.score
+        assert len(book.history("student00")) == 1
+
+
+def test_only_one_test_is_regraded_and_the_others_keep_their_scores(mini_assignment, tmp_path):
+    write_class(tmp_path / "class", 2)
+    run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
+    before = grades(tmp_path / "out")
+    report = run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment),
+                       BatchOptions(only=("metrics.scale",), progress=False))
+    assert sorted(report.graded) == ["student00", "student01"]
+    assert grades(tmp_path / "out") == before
+    with Gradebook(tmp_path / "out" / GRADEBOOK_FILE) as book:
+        latest = book.latest("student01")
+        assert latest.selection == ("metrics.scale",) and len(latest.result.tests) == 3
+
+
+def test_bad_batch_arguments_are_clear_errors(mini_assignment, tmp_path):
+    write_class(tmp_path / "class", 1)
+    with pytest.raises(BatchInputError, match="no such student"):
+        run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment),
+                  BatchOptions(regrade=("nobody",), progress=False))
+    with pytest.raises(Exception, match="no test has the id"):
+        run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment),
+                  BatchOptions(only=("metrics.nope",), progress=False))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchInputError, match="no submissions found"):
+        run_batch(tmp_path / "empty", tmp_path / "out", plan(mini_assignment), QUIET)
+
+
+def _count_runs(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _batch_command(folder: Path, out: Path, assignment: Path) -> list[str]:
+    return [sys.executable, "-m", "grader", "batch", str(folder), "--assignment", str(assignment), "--out", str(out),
+            "--workers", "2", "--allow-unsandboxed", "--no-progress"]
+
+
+def test_a_batch_killed_with_sigkill_and_run_again_grades_each_submission_exactly_once(mini_assignment, tmp_path):
+    expected = write_class(tmp_path / "class", 12, sleep=0.4)
+    out = tmp_path / "out"
+    process = subprocess.Popen(_batch_command(tmp_path / "class", out, mini_assignment), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _count_runs(out / GRADEBOOK_FILE) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the coordinator, its pool workers and their sandboxes
+    process.wait()
+    graded_before = _count_runs(out / GRADEBOOK_FILE)
+    assert 3 <= graded_before < 12, "the batch should have been killed part-way"
+
+    done = subprocess.run(_batch_command(tmp_path / "class", out, mini_assignment), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"already graded and unchanged {graded_before}" in done.stdout
+    with Gradebook(out / GRADEBOOK_FILE) as book:
+        assert book.run_counts() == {student: 1 for student in expected}
+    uninterrupted = tmp_path / "uninterrupted"
+    run_batch(tmp_path / "class", uninterrupted, plan(mini_assignment), BatchOptions(workers=2, progress=False))
+    assert grades(out) == grades(uninterrupted)
+    assert not list(out.glob("**/.*.tmp"))
+    for student in expected:
+        json.loads((out / student / "results.json").read_text())  # complete JSON, never half-written
+
+
+def test_the_dask_path_on_a_local_cluster_gives_the_same_gradebook(mini_assignment, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    write_class(tmp_path / "class", 6)
+    run_batch(tmp_path / "class", tmp_path / "local", plan(mini_assignment), BatchOptions(workers=2, progress=False))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        report = run_batch(tmp_path / "class", tmp_path / "dask", plan(mini_assignment),
+                           BatchOptions(executor="dask", scheduler=cluster.scheduler_address, progress=False))
+    assert len(report.graded) == 6 and not report.errors
+    assert grades(tmp_path / "dask") == grades(tmp_path / "local")
+    local_csv = (tmp_path / "local" / "gradebook.csv").read_text().splitlines()
+    dask_csv = (tmp_path / "dask" / "gradebook.csv").read_text().splitlines()
+    columns = local_csv[0].split(",")
+    keep = [columns.index(c) for c in columns if c not in ("graded_at", "run_id")]
+    assert [[r.split(",")[k] for k in keep] for r in local_csv] == [[r.split(",")[k] for k in keep] for r in dask_csv]
+
+
+def test_a_second_batch_on_the_same_folder_is_refused(mini_assignment, tmp_path):
+    import fcntl
+
+    write_class(tmp_path / "class", 1)
+    (tmp_path / "out").mkdir()
+    with open(tmp_path / "out" / ".batch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(BatchInputError, match="another grader batch"):
+            run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
