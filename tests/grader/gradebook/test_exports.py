@@ -1,0 +1,44 @@
+import csv
+import io
+import xml.etree.ElementTree as ET
+
+from grader.assignments import load_assignment
+from grader.gradebook import ManualScore, canvas_csv, gradebook_csv, junit_xml, write_exports
+from tests.grader.gradebook.test_store import run
+
+
+def rows(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_gradebook_csv_has_totals_tests_and_rubric(mini_assignment):
+    assignment = load_assignment(mini_assignment)
+    manual = {"ada": {"explanation": ManualScore("ada", "explanation", 1.5)}}
+    table = rows(gradebook_csv([run("ada", 2), run("alan", 0)], manual, assignment))
+    header, ada, alan = table
+    assert header[:10] == ["student", "name", "lms_id", "total", "max_total", "autograded", "max_autograded",
+                           "manual", "max_manual", "problem"]
+    assert ada[header.index("total")] == "4.5" and ada[header.index("rubric.explanation")] == "1.5"
+    assert alan[header.index("metrics.add")] == "0" and alan[header.index("rubric.explanation")] == ""
+
+
+def test_canvas_csv_follows_the_gradebook_import_layout(mini_assignment):
+    assignment = load_assignment(mini_assignment)
+    table = rows(canvas_csv([run("ada", 2)], {}, assignment))
+    assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Mini assignment"]
+    assert table[1][0] == "Points Possible" and table[1][-1] == "7"
+    assert table[2] == ["Ada", "42", "", "", "", "3"]
+
+
+def test_junit_xml_has_a_suite_per_student_and_failures_with_messages():
+    root = ET.fromstring(junit_xml([run("ada", 2), run("alan", 0)]))
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert suites["ada"].get("failures") == "0" and suites["alan"].get("failures") == "1"
+    failure = suites["alan"].find("testcase[@name='metrics.add']/failure")
+    assert failure is not None and failure.text == "msg" and "0/2 points" in failure.get("message")
+
+
+def test_write_exports_writes_every_file_and_results_per_student(mini_assignment, tmp_path):
+    paths = write_exports(tmp_path, [run("ada", 2)], {}, load_assignment(mini_assignment))
+    names = {p.relative_to(tmp_path).as_posix() for p in paths}
+    assert names == {"gradebook.csv", "canvas.csv", "junit.xml", "ada/results.json"}
