@@ -12,7 +12,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[reference,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[reference,dev,dask]"
 	touch $@
 
 demo: install
@@ -23,6 +23,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/grading_throughput.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -50,6 +50,14 @@ def assignment():
     return load_assignment(Path(__file__).resolve().parents[1] / "assignments" / "unet_urothelial")
 
 
+@pytest.fixture(scope="session")
+def release(assignment, tmp_path_factory):
+    """The student release of the default assignment, as `grader assign` writes it."""
+    from grader.assignments import write_release
+
+    return write_release(assignment, tmp_path_factory.mktemp("release") / "unet_urothelial")
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

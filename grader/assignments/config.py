@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from grader import __version__
+
 
 class AssignmentError(ValueError):
     """An assignment folder or `assignment.toml` that cannot be used; the message names the key."""
@@ -75,6 +77,8 @@ class Assignment:
     notebook: str = _key("", "the master notebook, with solutions between markers")
     suite: str = _key("", "test suite folder, relative to this file")
     gpu: bool = _key(False, "pass NVIDIA devices into the sandbox when the host has them")
+    grader_requirement: str = _key(f"unet-grader=={__version__}", "what the release's workflow and README pip-install "
+                                   "the grader with: a version, a wheel URL, or git+https://...")
     results_release: str = _key("", "ISO date or date-time (2026-12-18, 2026-12-18T17:00+01:00) from which reports "
                                     "show hidden tests' messages and held-out samples; empty: never")
     time: TimeLimits = _key(TimeLimits(), "time limits")

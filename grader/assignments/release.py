@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import jinja2
 import nbformat
 
 from grader.assignments.config import Assignment, AssignmentError
@@ -72,7 +73,8 @@ def _public_toml(assignment: Assignment) -> str:
     """What a student's copy needs: no held-out table, so no hidden seed."""
     lines = [f'name = "{assignment.name}"', f'title = "{assignment.title}"', f'version = "{assignment.version}"',
              f'notebook = "{assignment.notebook}"', 'suite = "tests"',
-             f'results_release = "{assignment.results_release}"', "", "[time]"]
+             f'results_release = "{assignment.results_release}"',
+             f'grader_requirement = "{assignment.grader_requirement}"', "", "[time]"]
     lines += [f"{k} = {getattr(assignment.time, k)}" for k in ("load_seconds", "cell_seconds", "call_seconds")]
     for part in assignment.parts:
         lines += ["", "[[parts]]", f'tag = "{part.tag}"', f'title = "{part.title}"', f"points = {part.points:g}",
@@ -95,6 +97,37 @@ def _write_data(assignment: Assignment, folder: Path) -> None:
         raise AssignmentError(f"making the public data failed: {done.stderr.strip()[-500:]}")
 
 
+CI_COMMAND = "grader ci ."
+REPORT_FOLDER = "grader-report"
+WORKFLOW = Path(".github/workflows/grade.yml")
+RELEASE_GITIGNORE = "check/\ngrader-report/\n.venv/\n__pycache__/\n.ipynb_checkpoints/\n"
+# CPU wheels: PyPI's default torch for Linux brings CUDA libraries a laptop or CI runner does not need.
+TORCH_COMMAND = ("python -m pip install torch==2.14.1 torchvision==0.29.1 "
+                 "--index-url https://download.pytorch.org/whl/cpu")
+
+
+def install_commands(assignment: Assignment) -> list[str]:
+    """How a student (and their CI) installs the grader, without the reference solution."""
+    return [TORCH_COMMAND, f'python -m pip install "{assignment.grader_requirement}"']
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True, autoescape=False)  # Markdown and YAML, not HTML
+
+
+def _write_student_files(assignment: Assignment, folder: Path) -> None:
+    """The workflow that runs `grader ci` on every push, the student README, and a .gitignore."""
+    env = _templates()
+    values = {"a": assignment, "install_commands": install_commands(assignment), "ci_command": CI_COMMAND,
+              "report_folder": REPORT_FOLDER, "check_command": f"grader check {assignment.notebook}",
+              "rubric_points": sum(item.points for item in assignment.rubric)}
+    write_text_atomic(folder / WORKFLOW, env.get_template("grade.yml.j2").render(**values))
+    write_text_atomic(folder / "README.md", env.get_template("README.md.j2").render(**values))
+    write_text_atomic(folder / ".gitignore", RELEASE_GITIGNORE)
+
+
 def write_release(assignment: Assignment, out: Path) -> Path:
     """Write the release into `out` (which must not exist or be empty), all at once."""
     out = Path(out)
@@ -111,6 +144,7 @@ def write_release(assignment: Assignment, out: Path) -> Path:
             shutil.copy2(path, staging / "tests" / path.name)
         _write_data(assignment, staging / "data")
         write_text_atomic(staging / "assignment.toml", _public_toml(assignment))
+        _write_student_files(assignment, staging)
         if out.exists():
             out.rmdir()
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,6 @@ from grader.scoring import grade_submission
 from grader.suites import load_suite
 
 
-@pytest.fixture(scope="module")
-def release(assignment, tmp_path_factory):
-    return write_release(assignment, tmp_path_factory.mktemp("release") / "unet_urothelial")
-
-
 def _without_solutions(source: str) -> str:
     """The source with every marked block (markers included) collapsed to one placeholder line."""
     return re.sub(rf"[ \t]*{BEGIN}\n.*?{END}", "<solution>", source, flags=re.S)
@@ -90,3 +85,33 @@ def test_the_master_notebook_with_the_reference_model_scores_full_marks(assignme
     result = grade_submission(folder, load_suite(assignment.suite_dir, assignment), sandbox, Budget(load_seconds=300))
     assert {t.number: t.output for t in result.tests if t.status != "passed"} == {}
     assert "skipped: tagged train; model.pt is present" in result.output
+
+
+def test_the_release_workflow_installs_the_grader_and_runs_grader_ci(assignment, release):
+    import yaml
+
+    from grader.assignments.release import CI_COMMAND, REPORT_FOLDER, install_commands
+
+    workflow = yaml.safe_load((release / ".github" / "workflows" / "grade.yml").read_text())
+    steps = {step.get("name", step.get("uses")): step for step in workflow["jobs"]["grade"]["steps"]}
+    assert steps["Install the grader"]["run"].split("\n")[:-1] == install_commands(assignment)
+    assert steps["Grade with the public tests"]["run"] == CI_COMMAND  # the command test_ci.py runs
+    assert steps["Upload the report"]["with"]["path"] == f"{REPORT_FOLDER}/"
+    assert steps["Upload the report"]["if"] == "always()"
+    assert workflow[True] is not None  # `on:` (YAML 1.1 reads the key as True): push and manual runs
+    assert f"unet-grader==" in install_commands(assignment)[1]
+
+
+def test_the_student_readme_says_how_to_set_up_check_and_submit(assignment, release):
+    from grader.assignments.release import install_commands
+
+    text = (release / "README.md").read_text()
+    for command in install_commands(assignment):
+        assert command in text
+    assert f"grader check {assignment.notebook}" in text and "git push" in text and "model.pt" in text
+    for part in assignment.parts:
+        assert f"| {part.title} | {part.points:g} |" in text
+    for item in assignment.rubric:
+        assert item.id in text
+    assert str(assignment.heldout.seed) not in text and str(assignment.heldout.reference_dice) not in text
+    assert (release / ".gitignore").read_text().startswith("check/")
