@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.cli.common import DEFAULT_ASSIGNMENT, UserError, announce_sandbox, host_has_gpu
+from grader.cli.common import UserError, add_assignment_option, announce_sandbox, host_has_gpu
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="instead of FOLDER: a file of `[STUDENT] URL` lines; each repository is graded at its "
                             "last commit before --deadline")
     batch.add_argument("--deadline", help="ISO date-time for --from-git, such as 2026-12-18T17:00+01:00")
-    batch.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT)
+    add_assignment_option(batch)
     batch.add_argument("--out", type=Path, default=Path("graded"), help="output folder (default: graded)")
     batch.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
     batch.add_argument("--executor", choices=("local", "dask", "slurm", "pbs"), default="local",
@@ -36,7 +36,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     book = sub.add_parser("gradebook", help="what the gradebook of a batch folder holds: diffs, history, hand grades")
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--out", type=Path, default=Path("graded"), help="the batch's output folder (default: graded)")
-    where.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT)
+    add_assignment_option(where)
     actions = book.add_subparsers(dest="action", required=True)
     diff = actions.add_parser("diff", parents=[where], help="what changed in each re-graded student's last run")
     diff.add_argument("students", nargs="*", help="only these students")

@@ -9,6 +9,12 @@ from pathlib import Path
 DEFAULT_ASSIGNMENT = Path("assignments/unet_urothelial")
 
 
+def add_assignment_option(parser) -> None:
+    """The `--assignment` option, worded alike wherever the default assignment applies."""
+    parser.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT,
+                        help=f"assignment folder with assignment.toml (default {DEFAULT_ASSIGNMENT})")
+
+
 class UserError(Exception):
     """A mistake in how the grader was called; printed as one line, exit status 2."""
 

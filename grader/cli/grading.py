@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from grader import __version__
-from grader.cli.common import DEFAULT_ASSIGNMENT, UserError, announce_sandbox, find_assignment, host_has_gpu, require_exists
+from grader.cli.common import UserError, add_assignment_option, announce_sandbox, find_assignment, host_has_gpu, require_exists
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +19,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     grade = sub.add_parser("grade", help="grade one submission in the sandbox; writes OUT/results.json and report.html")
     grade.add_argument("submission", type=Path, help="a .ipynb, a .py, or a folder (optionally with model.pt)")
-    grade.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT,
-                       help=f"assignment folder with assignment.toml (default {DEFAULT_ASSIGNMENT})")
+    add_assignment_option(grade)
     grade.add_argument("--out", type=Path, default=Path("graded"), help="output folder (default: graded)")
     grade.add_argument("--tag", action="append", default=[], help="grade only tests with this tag (repeatable)")
     grade.add_argument("--allow-unsandboxed", action="store_true",
@@ -42,7 +41,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ci.set_defaults(run=_ci)
 
     assign = sub.add_parser("assign", help="write the student release: notebook without solutions, public tests, data")
-    assign.add_argument("--assignment", type=Path, default=DEFAULT_ASSIGNMENT)
+    add_assignment_option(assign)
     assign.add_argument("--out", type=Path, required=True, help="release folder (must not exist or be empty)")
     assign.set_defaults(run=_assign)
 

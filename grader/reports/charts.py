@@ -29,6 +29,7 @@ class Series:
 
 @dataclass(frozen=True)
 class Chart:
+    title: str
     width: int
     height: int
     pad: int
@@ -53,18 +54,25 @@ def histogram(scores: list[float], max_score: float, bins: int = 10) -> Chart:
     step = inner_w / bins
     bars = tuple(Bar(PAD + k * step + 1, PAD + inner_h * (1 - c / top), step - 2, inner_h * c / top,
                      f"{max_score * k / bins:g}–{max_score * (k + 1) / bins:g}", c) for k, c in enumerate(counts))
-    return Chart(WIDTH, HEIGHT, PAD, float(top), max_score, bars=bars)
+    return Chart("Scores", WIDTH, HEIGHT, PAD, float(top), max_score, bars=bars)
 
 
-def curves(history: tuple[tuple[str, tuple[float, ...]], ...], x_column: str = "epoch") -> Chart | None:
-    """A line per numeric history column (losses and metrics), against the epoch column or the row."""
+def curves(history: tuple[tuple[str, tuple[float, ...]], ...], x_column: str = "epoch") -> tuple[Chart, ...]:
+    """Training curves, losses and scores apart (their scales differ): one chart per group that has
+    columns, a line per numeric history column, against the epoch column or the row number."""
     columns = dict(history)
     xs = columns.pop(x_column, None)
-    if not columns:
-        return None
+    losses = {name: values for name, values in columns.items() if "loss" in name.lower()}
+    scores = {name: values for name, values in columns.items() if name not in losses}
+    return tuple(_line_chart(title, group, xs) for title, group in (("Losses", losses), ("Scores", scores)) if group)
+
+
+def _line_chart(title: str, columns: dict[str, tuple[float, ...]], xs: tuple[float, ...] | None) -> Chart:
     n = max(len(v) for v in columns.values())
     xs = xs or tuple(range(1, n + 1))
     y_max = max(max(v) for v in columns.values()) or 1.0
+    if title == "Scores" and y_max <= 1.0:
+        y_max = 1.0  # Dice, IoU and accuracy on their own scale, so 0.9 looks like 0.9
     x_lo, x_hi = min(xs), max(xs)
     inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
 
@@ -74,4 +82,4 @@ def curves(history: tuple[tuple[str, tuple[float, ...]], ...], x_column: str = "
 
     series = tuple(Series(name, " ".join(px(x, y) for x, y in zip(xs, values)), SERIES_COLORS[k % len(SERIES_COLORS)],
                           values[-1]) for k, (name, values) in enumerate(columns.items()))
-    return Chart(WIDTH, HEIGHT, PAD, y_max, float(x_hi), series=series)
+    return Chart(title, WIDTH, HEIGHT, PAD, y_max, float(x_hi), series=series)

@@ -104,7 +104,7 @@ class ReportView:
     parts: tuple[PartView, ...]
     heldout: HeldoutView | None
     overlay: str | None
-    curves: Chart | None
+    curves: tuple[Chart, ...]  # losses, then scores; empty without history.csv
     analysis: str
     rubric: tuple[RubricItem, ...]
     rubric_points: float

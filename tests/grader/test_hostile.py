@@ -106,7 +106,7 @@ def test_other_submissions_grader_files_and_hidden_data_are_unreadable(tmp_path,
     hidden = tmp_path / "hidden" / "masks" / "heldout_0001.png"
     hidden.parent.mkdir(parents=True)
     hidden.write_bytes(b"secret mask")
-    targets = [str(other), str(SUITE / "test_metrics.py"), str(hidden), str(ROOT / "grader" / "cli.py")]
+    targets = [str(other), str(SUITE / "test_metrics.py"), str(hidden), str(ROOT / "grader" / "scoring" / "grade.py")]
     assert all(Path(t).exists() for t in targets)
     results = grade(make_submission(tmp_path / "s", "reads_other_files", TARGETS=targets), metric_tests,
                     tmp_path / "out")

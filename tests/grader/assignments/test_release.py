@@ -99,7 +99,7 @@ def test_the_release_workflow_installs_the_grader_and_runs_grader_ci(assignment,
     assert steps["Upload the report"]["with"]["path"] == f"{REPORT_FOLDER}/"
     assert steps["Upload the report"]["if"] == "always()"
     assert workflow[True] is not None  # `on:` (YAML 1.1 reads the key as True): push and manual runs
-    assert f"unet-grader==" in install_commands(assignment)[1]
+    assert "unet-grader==" in install_commands(assignment)[1]
 
 
 def test_the_student_readme_says_how_to_set_up_check_and_submit(assignment, release):

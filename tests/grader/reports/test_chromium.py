@@ -2,6 +2,7 @@
 fetched. Screenshots made here (with GRADER_SCREENSHOTS=folder) are the ones in docs/."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,6 @@ import pytest
 from grader.reports import write_report
 from tests.grader.reports.chromium import find_chromium, open_page
 from tests.grader.reports.test_report import AFTER_RELEASE
-from tests.grader.reports.test_summary import graded_batch  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (apt-get install chromium)")
 
@@ -31,6 +31,8 @@ def check(path: Path, name: str) -> None:
 def test_a_report_opens_in_chromium_with_every_image_and_no_console_message(graded_reference, assignment,
                                                                              tmp_path):
     _, result = graded_reference
+    analysis = result.extras.analysis.split(" <script>")[0]  # the escaping probe is test_report's business
+    result = replace(result, extras=replace(result.extras, analysis=analysis))
     path = write_report(tmp_path / "report.html", result, assignment, now=AFTER_RELEASE)
     check(path, "report")
 

@@ -59,6 +59,7 @@ def test_the_report_of_a_real_grading_lists_every_test_and_shows_the_heldout_sam
     assert any("overlay()" in alt for _, alt in page.images)
     assert "Reference Dice" in page.plain and "0.866" in page.plain  # the reference's cytoplasm Dice
     assert "Your training curves" in page.plain and "val_dice_fg" in page.plain
+    assert page.plain.count("per epoch, from history.csv") == 2  # losses and scores, each on its own scale
     assert "merges touching nuclei" in page.plain and "failure_modes" in page.plain
     assert page.scripts == 0 and "&lt;script&gt;" in html  # the student's text is escaped, never run
     assert not [link for link in page.links if not link.startswith("#")]  # nothing fetched from elsewhere
