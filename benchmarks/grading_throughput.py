@@ -43,10 +43,10 @@ def measure(folder: Path, plan: GradingPlan, workers: int, scratch: Path) -> dic
     wall = time.perf_counter() - start
     with Gradebook(out / GRADEBOOK_FILE) as book:
         inside = [r.result.execution_time for r in book.current_runs()]
-    n = len(report.graded)
+    n, mean_inside = len(report.graded), statistics.fmean(inside)
     return {"workers": workers, "submissions": n, "wall_s": round(wall, 2),
-            "per_minute": round(60 * n / wall, 2), "mean_grading_s": round(statistics.fmean(inside), 2),
-            "overhead_per_submission_s": round(wall * workers / n - statistics.fmean(inside), 2)}
+            "per_minute": round(60 * n / wall, 2), "mean_grading_s": round(mean_inside, 2),
+            "overhead_per_submission_s": round(wall * workers / n - mean_inside, 2)}
 
 
 def main() -> None:

@@ -98,9 +98,11 @@ def _write_data(assignment: Assignment, folder: Path) -> None:
 
 
 CI_COMMAND = "grader ci ."
-REPORT_FOLDER = "grader-report"
+REPORT_FOLDER = "grader-report"  # where `grader ci` writes its report, which the workflow uploads
+CHECK_FOLDER = "check"  # where `grader check` writes its report
 WORKFLOW = Path(".github/workflows/grade.yml")
-RELEASE_GITIGNORE = "check/\ngrader-report/\n.venv/\n__pycache__/\n.ipynb_checkpoints/\n"
+RELEASE_GITIGNORE = "".join(f"{name}/\n" for name in (CHECK_FOLDER, REPORT_FOLDER, ".venv", "__pycache__",
+                                                          ".ipynb_checkpoints"))
 # CPU wheels: PyPI's default torch for Linux brings CUDA libraries a laptop or CI runner does not need.
 TORCH_COMMAND = ("python -m pip install torch==2.14.1 torchvision==0.29.1 "
                  "--index-url https://download.pytorch.org/whl/cpu")
@@ -121,7 +123,7 @@ def _write_student_files(assignment: Assignment, folder: Path) -> None:
     """The workflow that runs `grader ci` on every push, the student README, and a .gitignore."""
     env = _templates()
     values = {"a": assignment, "install_commands": install_commands(assignment), "ci_command": CI_COMMAND,
-              "report_folder": REPORT_FOLDER, "check_command": f"grader check {assignment.notebook}",
+              "report_folder": REPORT_FOLDER, "check_folder": CHECK_FOLDER, "check_command": f"grader check {assignment.notebook}",
               "rubric_points": sum(item.points for item in assignment.rubric)}
     write_text_atomic(folder / WORKFLOW, env.get_template("grade.yml.j2").render(**values))
     write_text_atomic(folder / "README.md", env.get_template("README.md.j2").render(**values))

@@ -17,10 +17,10 @@ from grader.assignments import Assignment, fingerprint
 from grader.batch.discover import BatchInputError, Submission, discover, submission_hash
 from grader.batch.executors import make_executor
 from grader.gradebook import GRADEBOOK_FILE, Gradebook, Run, write_exports
-from grader.reports import write_report, write_summary
+from grader.reports import write_graded, write_summary
 from grader.scoring.grade import ungraded
 from grader.scoring.plan import GradingPlan, grade, load_plan
-from grader.scoring.results import GradeResult, write_results
+from grader.scoring.results import GradeResult
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,7 @@ def _record(job: GradeJob, result: GradeResult, book: Gradebook, assignment: Ass
     latest = book.latest(sub.student)
     if job.plan.only and latest is not None:
         result = _merge(latest, result)
-    write_results(out / sub.student / "results.json", result)
-    write_report(out / sub.student / "report.html", result, assignment, sub.identity)
+    write_graded(out / sub.student, result, assignment, sub.identity)
     where = f"{sub.path}@{sub.revision}" if sub.revision else str(sub.path)
     book.record(Run(sub.identity, where, job.submission_hash, assignment.name, assignment.version, current,
                     __version__, result, tuple(job.plan.only)))  # the row that marks it graded, last

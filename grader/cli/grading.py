@@ -31,7 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--part", action="append", default=[], help="check only this part (a tag such as metrics)")
     check.add_argument("--assignment", type=Path, default=None,
                        help="assignment folder (default: the one holding assignment.toml around the submission)")
-    check.add_argument("--out", type=Path, default=Path("check"), help="where report.html goes (default: check)")
+    check.add_argument("--out", type=Path, default=None, help="where report.html goes (default: check)")
     check.set_defaults(run=_check)
 
     ci = sub.add_parser("ci", help="grade a repository with the public tests in CI (GitHub Actions)")
@@ -63,8 +63,8 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from grader.reports import write_report
-    from grader.scoring import GradingPlan, grade, load_plan, write_results
+    from grader.reports import write_graded
+    from grader.scoring import RESULTS_JSON, GradingPlan, grade, load_plan
 
     require_exists(args.submission)
     plan = GradingPlan(args.assignment, tags=tuple(args.tag), allow_unsandboxed=args.allow_unsandboxed,
@@ -72,9 +72,9 @@ def _grade(args: argparse.Namespace) -> int:
     assignment, _ = load_plan(plan)
     announce_sandbox(args.allow_unsandboxed)
     result = grade(plan, args.submission)
-    path = write_results(args.out / "results.json", result)
-    write_report(args.out / "report.html", result, assignment)
-    print(f"{args.submission}: {result.score:g} / {result.max_score:g} points; wrote {path} and report.html")
+    report = write_graded(args.out, result, assignment)
+    print(f"{args.submission}: {result.score:g} / {result.max_score:g} points; wrote {args.out / RESULTS_JSON} and "
+          f"{report.name}")
     return 0
 
 
@@ -85,8 +85,9 @@ def _public_plan(assignment_dir: Path, parts: list[str]):
 
 
 def _check(args: argparse.Namespace) -> int:
-    from grader.reports import format_table, write_report
-    from grader.scoring import grade, load_plan, write_results
+    from grader.assignments.release import CHECK_FOLDER
+    from grader.reports import format_table, write_graded
+    from grader.scoring import grade, load_plan
 
     require_exists(args.submission)
     plan = _public_plan(find_assignment(args.assignment, args.submission, Path.cwd()), args.part)
@@ -96,16 +97,22 @@ def _check(args: argparse.Namespace) -> int:
           file=sys.stderr)
     result = grade(plan, args.submission)
     print(format_table(result, color=sys.stdout.isatty()))
-    write_results(args.out / "results.json", result)
-    report = write_report(args.out / "report.html", result, assignment)
+    report = write_graded(args.out or Path(CHECK_FOLDER), result, assignment)
     print(f"report: {report}" + ("" if result.score == result.max_score else
                                  "; fix the failing tests and run grader check again"))
+    return _all_passed_status(result)
+
+
+def _all_passed_status(result) -> int:
+    """`grader check` and `grader ci` exit 0 when every public test passed, 1 otherwise (CONTRACT.md)."""
     return 0 if all(t.status == "passed" for t in result.tests) else 1
 
 
 def _ci(args: argparse.Namespace) -> int:
-    from grader.reports import REPORT_HTML, github_annotations, render_report, write_report
-    from grader.scoring import grade, load_plan, write_results
+    from grader.assignments.release import REPORT_FOLDER
+    from grader.fileio import write_text_atomic
+    from grader.reports import REPORT_HTML, REPORT_MD, github_annotations, render_report, write_graded
+    from grader.scoring import grade, load_plan
 
     path = require_exists(args.path)
     if not path.is_dir():
@@ -113,12 +120,11 @@ def _ci(args: argparse.Namespace) -> int:
     plan = _public_plan(find_assignment(args.assignment, path), [])
     assignment, _ = load_plan(plan)
     announce_sandbox(True, "; the CI runner is disposable and runs only this repository's code")
-    out = args.out or path / "grader-report"
+    out = args.out or path / REPORT_FOLDER
     result = grade(plan, path)
-    write_results(out / "results.json", result)
-    report = write_report(out / REPORT_HTML, result, assignment)
+    report = write_graded(out, result, assignment)
     summary = render_report(result, assignment, markdown=True)
-    (out / "report.md").write_text(summary)
+    write_text_atomic(out / REPORT_MD, summary)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as handle:  # GitHub appends step summaries itself
@@ -130,7 +136,7 @@ def _ci(args: argparse.Namespace) -> int:
     for line in github_annotations(result, entry):
         print(line)
     print(f"{result.score:g} / {result.max_score:g} public points; report: {report}")
-    return 0 if all(t.status == "passed" for t in result.tests) else 1
+    return _all_passed_status(result)
 
 
 def _assign(args: argparse.Namespace) -> int:

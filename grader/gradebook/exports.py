@@ -11,7 +11,7 @@ from pathlib import Path
 from grader.assignments import Assignment
 from grader.fileio import write_text_atomic
 from grader.gradebook.store import ManualScore, Run
-from grader.scoring.results import write_results
+from grader.scoring.results import RESULTS_JSON, write_results
 
 GRADEBOOK_CSV = "gradebook.csv"
 CANVAS_CSV = "canvas.csv"
@@ -97,5 +97,5 @@ def write_exports(out: Path, runs: list[Run], manual: dict[str, dict[str, Manual
              write_text_atomic(out / CANVAS_CSV, canvas_csv(runs, manual, assignment)),
              write_text_atomic(out / JUNIT_XML, junit_xml(runs))]
     for run in runs:
-        paths.append(write_results(out / run.student / "results.json", run.result))
+        paths.append(write_results(out / run.student / RESULTS_JSON, run.result))
     return paths

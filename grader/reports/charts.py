@@ -64,15 +64,17 @@ def curves(history: tuple[tuple[str, tuple[float, ...]], ...], x_column: str = "
     xs = columns.pop(x_column, None)
     losses = {name: values for name, values in columns.items() if "loss" in name.lower()}
     scores = {name: values for name, values in columns.items() if name not in losses}
-    return tuple(_line_chart(title, group, xs) for title, group in (("Losses", losses), ("Scores", scores)) if group)
+    # Scores (Dice, IoU, accuracy) keep a 0..1 axis when they fit it, so 0.9 looks like 0.9.
+    charts = [("Losses", losses, 0.0), ("Scores", scores, 1.0)]
+    return tuple(_line_chart(title, group, xs, y_top) for title, group, y_top in charts if group)
 
 
-def _line_chart(title: str, columns: dict[str, tuple[float, ...]], xs: tuple[float, ...] | None) -> Chart:
+def _line_chart(title: str, columns: dict[str, tuple[float, ...]], xs: tuple[float, ...] | None,
+                y_top: float) -> Chart:
+    """One chart; the y axis runs from 0 to `y_top` or to the largest value, whichever is higher."""
     n = max(len(v) for v in columns.values())
     xs = xs or tuple(range(1, n + 1))
-    y_max = max(max(v) for v in columns.values()) or 1.0
-    if title == "Scores" and y_max <= 1.0:
-        y_max = 1.0  # Dice, IoU and accuracy on their own scale, so 0.9 looks like 0.9
+    y_max = max(y_top, *(max(v) for v in columns.values())) or 1.0
     x_lo, x_hi = min(xs), max(xs)
     inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
 

@@ -11,7 +11,7 @@ from grader.assignments import Assignment
 from grader.fileio import write_text_atomic
 from grader.gradebook import Identity, Run
 from grader.reports.views import report_view, summary_view
-from grader.scoring.results import GradeResult
+from grader.scoring.results import RESULTS_JSON, GradeResult, write_results
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"  # a link to reports/templates in the checkout
 REPORT_HTML, REPORT_MD = "report.html", "report.md"
@@ -43,6 +43,12 @@ def render_report(result: GradeResult, assignment: Assignment, identity: Identit
 def write_report(path: Path, result: GradeResult, assignment: Assignment, identity: Identity | None = None,
                  now: datetime | None = None) -> Path:
     return write_text_atomic(path, render_report(result, assignment, identity, now))
+
+
+def write_graded(folder: Path, result: GradeResult, assignment: Assignment, identity: Identity | None = None) -> Path:
+    """What every grading leaves in its folder: Gradescope's results.json and report.html (returned)."""
+    write_results(Path(folder) / RESULTS_JSON, result)
+    return write_report(Path(folder) / REPORT_HTML, result, assignment, identity)
 
 
 def render_summary(runs: list[Run], assignment: Assignment, errors: dict[str, str] | None = None,

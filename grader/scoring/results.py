@@ -70,5 +70,8 @@ def from_gradescope(data: dict, extras: Extras = Extras(), kept: dict[str, dict]
                        data.get("problem", ""), extras)
 
 
+RESULTS_JSON = "results.json"
+
+
 def write_results(path: Path, result: GradeResult) -> Path:
     return write_text_atomic(path, json.dumps(to_gradescope(result), indent=2) + "\n")

@@ -14,7 +14,6 @@ MASK[10:15, 10:18] = 2
 MASK[25:35, 30:44] = 2
 
 
-
 def _drawn_cells() -> tuple[np.ndarray, np.ndarray]:
     """A small drawn field of three cells (pale cytoplasm, dark nuclei) and its mask: what the report
     shows the student's overlay on. Only the contract test's random image decides points."""

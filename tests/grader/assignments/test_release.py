@@ -97,13 +97,14 @@ def test_the_release_workflow_installs_the_grader_and_runs_grader_ci(assignment,
     assert steps["Install the grader"]["run"].split("\n")[:-1] == install_commands(assignment)
     assert steps["Grade with the public tests"]["run"] == CI_COMMAND  # the command test_ci.py runs
     assert steps["Upload the report"]["with"]["path"] == f"{REPORT_FOLDER}/"
+    assert steps["Upload the report"]["with"]["name"] == REPORT_FOLDER  # the name the student README gives
     assert steps["Upload the report"]["if"] == "always()"
     assert workflow[True] is not None  # `on:` (YAML 1.1 reads the key as True): push and manual runs
     assert "unet-grader==" in install_commands(assignment)[1]
 
 
 def test_the_student_readme_says_how_to_set_up_check_and_submit(assignment, release):
-    from grader.assignments.release import install_commands
+    from grader.assignments.release import CHECK_FOLDER, REPORT_FOLDER, install_commands
 
     text = (release / "README.md").read_text()
     for command in install_commands(assignment):
@@ -114,4 +115,6 @@ def test_the_student_readme_says_how_to_set_up_check_and_submit(assignment, rele
     for item in assignment.rubric:
         assert item.id in text
     assert str(assignment.heldout.seed) not in text and str(assignment.heldout.reference_dice) not in text
-    assert (release / ".gitignore").read_text().startswith("check/")
+    assert f"`{CHECK_FOLDER}/report.html`" in text and f"`{REPORT_FOLDER}` artifact" in text
+    ignored = (release / ".gitignore").read_text().splitlines()
+    assert f"{CHECK_FOLDER}/" in ignored and f"{REPORT_FOLDER}/" in ignored  # reports never committed

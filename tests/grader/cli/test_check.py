@@ -19,12 +19,16 @@ def test_the_untouched_release_fails_every_public_test_cleanly_and_exits_1(assig
     assert (tmp_path / "check" / "report.html").is_file()
 
 
-def test_the_reference_solution_passes_every_public_test_and_exits_0(release, tmp_path, capsys):
+def test_the_reference_solution_passes_every_public_test_and_exits_0(release, tmp_path, capsys, monkeypatch):
+    from grader.assignments.release import CHECK_FOLDER
+
     submission = package_reference(tmp_path / "reference")  # no model.pt: the public tests do not need one
-    code = main(["check", str(submission), "--assignment", str(release), "--out", str(tmp_path / "check")])
+    monkeypatch.chdir(tmp_path)
+    code = main(["check", str(submission), "--assignment", str(release)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "FAIL" not in out and "tests passed" in out
+    assert (tmp_path / CHECK_FOLDER / "report.html").is_file()  # where the student README says it is
 
 
 def test_one_part_without_bubblewrap_says_so_plainly(release, tmp_path, capsys, monkeypatch):

@@ -40,6 +40,7 @@ def test_ci_on_the_untouched_release_annotates_every_failed_test_and_exits_1(ass
     assert "NotImplementedError" in errors[0] and "%0A" not in errors[0].split("::")[1]
     assert text.startswith(f"## {assignment.title}: 0 / ") and "❌ failed" in text
     assert (repo / REPORT_FOLDER / "report.html").is_file() and (repo / REPORT_FOLDER / "results.json").is_file()
+    assert (repo / REPORT_FOLDER / "report.md").read_text() + "\n" == text  # the summary, kept with the report
     assert (summary.parent / "report.html").is_file()  # beside the step summary, as CONTRACT.md says
 
 
