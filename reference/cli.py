@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from reference.baselines import BASELINES, evaluate_baseline
+from reference.baselines import BASELINE_CLASSES, BASELINES, evaluate_baseline
 from reference.config import CONFIGS, ConfigError, get_config
-from reference.data import CLASS_NAMES, DatasetError, load_samples
+from reference.data import DatasetConfig, DatasetError, load_samples
 from reference.models import ModelConfigError
 from reference.synthetic import SyntheticSpec, write_dataset
 
@@ -42,17 +42,32 @@ def _embedded_data(out: Path, seed: int) -> Path:
 
 
 def baseline_table(data: Path, split: str) -> dict[str, object]:
-    _, images, masks = load_samples(data, split)
+    """Scores of every classical baseline on one split; any channel count and bit depth."""
+    config = DatasetConfig.from_folder(data)
+    if config.num_classes != BASELINE_CLASSES:
+        raise DatasetError(f"{data}: the classical baselines label {BASELINE_CLASSES} classes (background, "
+                           f"cytoplasm, nucleus) but this dataset has {config.num_classes} "
+                           f"({', '.join(config.class_names)}), so they cannot be scored on it")
+    _, images, masks = load_samples(data, split, config)
     return {name: evaluate_baseline(name, images, masks) for name in BASELINES}
 
 
-def _print_table(rows: dict[str, object]) -> None:
-    header = f"{'method':<22}" + "".join(f"{n:>12}" for n in CLASS_NAMES) + f"{'mean fg':>10}"
+def _print_table(rows: dict[str, object], class_names: tuple[str, ...]) -> None:
+    header = f"{'method':<22}" + "".join(f"{n:>12}" for n in class_names) + f"{'mean fg':>10}"
     print(header)
     print("-" * len(header))
     for name, scores in rows.items():
         cells = "".join(f"{d:>12.3f}" for d in scores.dice)
         print(f"{name:<22}{cells}{scores.mean_foreground_dice:>10.3f}")
+
+
+def _baselines_beside_training(data: Path) -> dict[str, object]:
+    """The baseline rows printed after training; a dataset they do not apply to gets a note instead."""
+    try:
+        return {f"baseline: {k}": v for k, v in baseline_table(data, "test").items()}
+    except DatasetError as err:
+        print(f"note: {err}")
+        return {}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -61,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {sum(counts.values())} images to {args.out} ({counts})")
         return 0
     if args.command == "baseline":
-        _print_table(baseline_table(args.data, args.split))
+        _print_table(baseline_table(args.data, args.split), DatasetConfig.from_folder(args.data).class_names)
         return 0
     import torch
 
@@ -72,8 +87,8 @@ def _run(args: argparse.Namespace) -> int:
     data = args.data or _embedded_data(args.out, config.data_seed)
     result = train(config, data, args.out)
     print(f"\nDice on the test split ({len(result.history)} epochs, best epoch {result.best_epoch}):")
-    _print_table({f"{config.arch}-{config.encoder} ({name})": result.test_scores,
-                  **{f"baseline: {k}": v for k, v in baseline_table(data, "test").items()}})
+    rows = {f"{config.arch}-{config.encoder} ({name})": result.test_scores, **_baselines_beside_training(data)}
+    _print_table(rows, DatasetConfig.from_folder(data).class_names)
     print(f"\nwrote {args.out}/model.pt, history.csv, metrics.json, curves.png, overlays.png")
     return 0
 

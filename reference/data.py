@@ -72,12 +72,25 @@ def _parse_color(text: str, path: Path) -> tuple[int, int, int]:
     return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
+def _is_sixteen_bit_colour_png(path: Path) -> bool:
+    """Whether the PNG header says 16 bits per sample with more than one sample (grey+alpha, RGB,
+    RGBA): Pillow reads those as 8-bit, keeping only the high byte of each value."""
+    with open(path, "rb") as handle:
+        header = handle.read(26)
+    is_png = header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR"
+    return is_png and header[24] == 16 and header[25] in (2, 4, 6)
+
+
 def _read_raw(path: Path) -> tuple[np.ndarray, bool]:
     """The stored array, and whether its last axis holds the channels (RGB samples)."""
     if path.suffix.lower() in (".tif", ".tiff"):
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             return series.asarray(), series.axes.endswith("S")
+    if _is_sixteen_bit_colour_png(path):
+        raise DatasetError(f"{path}: a 16-bit colour PNG cannot be read at full depth (only its high byte "
+                           "would survive); save it as 16-bit TIFF, e.g. tifffile.imwrite(path, array), "
+                           "or as 16-bit single-channel PNG files")
     with Image.open(path) as img:
         if img.mode in ("P", "PA"):
             img = img.convert("RGB")

@@ -49,14 +49,28 @@ def predict_large(model: nn.Module, image: np.ndarray, tile: int = 256, overlap:
     return merge_tiles(probs, grid).argmax(0).astype(np.int64)
 
 
+def display_rgb(image: np.ndarray) -> np.ndarray:
+    """float `(H, W, 3)` for showing any image: grey for one channel, red and green (with red as blue
+    too, so it reads magenta) for two, the first three channels as red, green and blue for three or more.
+
+    `(C, H, W)` with up to 8 channels is read channels-first, as the loader stores it; otherwise an
+    `(H, W)` image or an `(H, W, 1 | 3)` channels-last one is accepted too."""
+    array = np.asarray(image, np.float64)
+    if array.ndim == 2:
+        array = array[None]
+    elif array.ndim == 3 and array.shape[0] > 8 and array.shape[-1] in (1, 3):
+        array = np.moveaxis(array, -1, 0)
+    if array.ndim != 3 or array.shape[0] == 0:
+        raise ValueError(f"expected an image (C, H, W), (H, W) or (H, W, 3), got shape {array.shape}")
+    channels = {1: (0, 0, 0), 2: (0, 1, 0)}.get(array.shape[0], (0, 1, 2))
+    return np.moveaxis(array[list(channels)], 0, -1)
+
+
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """uint8 `(H, W, 3)`: background shows the image, cytoplasm and nucleus blend towards their colours."""
-    rgb = np.asarray(image, np.float64)
-    if rgb.ndim == 3 and rgb.shape[0] in (1, 3):
-        rgb = np.moveaxis(rgb, 0, -1)
-    if rgb.shape[-1] == 1:
-        rgb = np.repeat(rgb, 3, axis=-1)
-    out = np.clip(rgb * 255, 0, 255)
+    """uint8 `(H, W, 3)`: background shows the image, cytoplasm and nucleus blend towards their colours.
+
+    Images of any channel count are shown as `display_rgb` composes them."""
+    out = np.clip(display_rgb(image) * 255, 0, 255)
     for label, color in CLASS_COLORS.items():
         where = mask == label
         out[where] = (1 - alpha) * out[where] + alpha * np.array(color, np.float64)

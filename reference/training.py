@@ -266,11 +266,24 @@ def _finish(model: nn.Module, out_dir: Path, test: Split, loss_fn: LossFn, data_
     return TrainResult(out_dir, stopper.best_epoch, len(history), scores, history)
 
 
+def for_display(image: np.ndarray) -> np.ndarray:
+    """The image as `overlay` should show it: unchanged when it uses the upper half of [0, 1], else
+    (12-bit data in 16-bit files, a dim fluorescence channel) each channel stretched to its own
+    0.5-99.8 percentile range, so a dim image is not a black panel."""
+    if np.percentile(image, 99.8) >= 0.5:
+        return image
+    low = np.percentile(image, 0.5, axis=(1, 2), keepdims=True)
+    high = np.percentile(image, 99.8, axis=(1, 2), keepdims=True)
+    return np.clip((image - low) / np.maximum(high - low, 1e-12), 0, 1)
+
+
 def overlay_grid(split: Split, predictions: list[np.ndarray], rows: int = 4) -> np.ndarray:
-    """Rows of image | ground truth overlay | prediction overlay, for the first test images."""
+    """Rows of image | ground truth overlay | prediction overlay, for the first test images.
+
+    Any channel count is shown as `inference.display_rgb` composes it."""
     tiles = []
     for image, mask, pred in list(zip(split.images, split.masks, predictions))[:rows]:
-        visible = image[:3] if image.shape[0] >= 3 else image[:1]  # fluorescence: first channel only
+        visible = for_display(image)
         panels = [overlay(visible, np.zeros_like(mask)), overlay(visible, mask), overlay(visible, pred)]
         gap = np.full((mask.shape[0], 4, 3), 255, np.uint8)
         tiles.append(np.concatenate([panels[0], gap, panels[1], gap, panels[2]], 1))
