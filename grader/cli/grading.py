@@ -51,13 +51,12 @@ def _env(args: argparse.Namespace) -> int:
     import segmentation_models_pytorch
     import torch
 
-    from grader.sandbox import probe
+    from grader.sandbox.isolation import isolation_report
 
-    reason = probe()
     for key, value in {"grader": __version__, "python": platform.python_version(), "torch": torch.__version__,
                        "segmentation_models_pytorch": segmentation_models_pytorch.__version__,
                        "numpy": numpy.__version__, "cuda": str(torch.cuda.is_available()),
-                       "sandbox": "bubblewrap" if reason is None else f"unavailable ({reason})"}.items():
+                       **isolation_report()}.items():
         print(f"{key:<28}{value}")
     return 0
 

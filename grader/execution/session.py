@@ -1,11 +1,12 @@
 """Running a list of calls against one submission in the sandbox, with failures isolated per call.
 
-The submission loads once and answers the calls in order. A call that hangs is killed by the
-watchdog when its own timeout passes; one that crashes the interpreter, exhausts memory or kills
-its parent ends the sandbox. Either way that call alone is marked failed, and a fresh sandbox
-answers the calls after it. Each restart consumes at least one call, so a run is bounded by
-(calls + 1) x (load budget + slowest call). Once a function has hung or crashed, its later calls
-fail at once with the same reason (one strike per function).
+The submission loads once, then the host hands it one call at a time over a pipe it owns and waits
+for each answer with that call's own timeout, on its own clock. A call that hangs is killed when
+its time is up; one that crashes the interpreter, exhausts memory or kills its parent ends the
+sandbox. Either way that call alone is marked failed, and a fresh sandbox answers the calls after
+it. Once a function has hung or crashed, its later calls fail at once with the same reason (one
+strike per function). A per-submission ceiling bounds everything, restarts included, and after
+`max_restarts` restarts the remaining calls fail with the reason.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import tempfile
 import time
@@ -21,23 +21,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.execution.calls import Call, CallOutcome, Encoder
-from grader.execution.readback import read_load_events, read_outcome
+from grader.execution.channel import Answer, AnswerChannel, ChannelError, Closed
+from grader.execution.readback import (MAX_ANSWER_BYTES, MAX_SUBMISSION_ANSWER_BYTES, LoadEvent, read_load_events,
+                                       read_outcome)
 from grader.execution.staging import StagedSubmission
+from grader.fileio import remove_tree
 from grader.sandbox import Limits, ProcessResult, Sandbox, SandboxRequest
 
 HARNESS_DIR = Path(__file__).parent / "inside"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+LOAD_ID = "_load"  # the worker's first message: what happened while the submission loaded
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Time allowed to load the submission (the whole notebook) and per notebook cell."""
+    """Time allowed to load the submission (the whole notebook), per notebook cell, and in all."""
 
     load_seconds: float = 300.0
     cell_seconds: float = 120.0
     limits: Limits = Limits()
     gpu: bool = False
     call_seconds_cap: float | None = None  # lowers every call's own timeout (self-checks, tests)
+    submission_seconds: float = 3600.0  # the ceiling on all sandbox runs of one submission, restarts included
+    max_restarts: int = 3  # fresh sandboxes after a crash or a hang; then the remaining calls fail
+    threads: int | None = None  # CPU threads the submission's libraries use (None: every core)
 
     def timeout_of(self, c: Call) -> float:
         return min(c.timeout, self.call_seconds_cap) if self.call_seconds_cap else c.timeout
@@ -48,9 +55,11 @@ class SessionReport:
     """Every call's outcome, what happened at load time, and the sandbox runs it took."""
 
     outcomes: dict[str, CallOutcome]
-    load_events: list[dict] = field(default_factory=list)
+    load_events: list[LoadEvent] = field(default_factory=list)
     runs: list[ProcessResult] = field(default_factory=list)
     sandbox: str = ""
+    ceiling_reached: bool = False
+    load_seconds: list[float] = field(default_factory=list)  # each run's start and load, on the host's clock
 
 
 def _signal_name(number: int) -> str:
@@ -60,73 +69,115 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _crash_reason(result: ProcessResult, timeout: float, limits: Limits) -> tuple[str, str]:
-    """(status, reason) for the call that was running when the sandbox ended."""
-    if result.killed_reason and result.killed_reason.startswith("call "):
-        return "timeout", f"did not finish within its time limit of {timeout:g} s (an endless loop?)"
-    if result.killed_reason == "timeout":
-        return "timeout", f"the submission ran past its total time limit of {limits.wall_seconds:g} s"
-    died_of = result.signal if result.signal is not None else (
-        result.returncode - 128 if result.returncode and 128 < result.returncode < 160 else None)  # bwrap's init
-    if died_of is not None:
-        name = _signal_name(died_of)
-        hint = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (killed: memory or process limits?)",
-                "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
-        return "crashed", f"the Python process died with {name}{hint}"
-    return "crashed", (f"the Python process exited with status {result.returncode} in the middle of this call "
-                       "(does the code call sys.exit, os._exit, or kill a process?)")
+class _Conductor:
+    """One sandbox run: waits for the load, then sends each call and waits for its answer."""
 
+    def __init__(self, calls: list[Call], budget: Budget, channel: AnswerChannel, ceiling: float,
+                 report: SessionReport, write_fd: int):
+        self.calls, self.budget, self.channel, self.ceiling, self.report = calls, budget, channel, ceiling, report
+        self.write_fd = write_fd  # the sandbox's end of the channel, closed here once it has started
+        self.loaded = False
+        self.current: Call | None = None  # the call in flight when the run ended
+        self.verdict = ""  # why the host ended the run: "load timeout", "call timeout", "ceiling", "protocol"
+        self.protocol_error = ""
 
-class _Watchdog:
-    """Kills the sandbox when the call now running has exceeded its own timeout."""
-
-    def __init__(self, out_dir: Path, calls: list[Call], budget: Budget):
-        self.out_dir, self.calls, self.budget, self.seen = out_dir, calls, budget, {}
-
-    def __call__(self) -> str | None:
-        now = time.monotonic()
+    def __call__(self, process, deadline: float) -> str | None:
+        start = time.monotonic()
+        os.close(self.write_fd)  # else the channel never reads as closed when the sandbox ends
+        self.channel.expect(LOAD_ID)
+        message = self.channel.wait(min(deadline, self.ceiling, start + self.budget.load_seconds) - time.monotonic())
+        if not isinstance(message, Answer):
+            return self._ended(message, "load timeout", self.ceiling < start + self.budget.load_seconds)
+        self.report.load_seconds.append(time.monotonic() - start)
+        self.report.load_events = read_load_events(self.channel.folder, LOAD_ID)
+        if any(e.kind == "dead_kernel" for e in self.report.load_events):
+            return None  # loading failed for good: no call can be answered
+        self.loaded = True
         for c in self.calls:
-            if (self.out_dir / f"{c.id}.json").exists():
-                continue
-            if (self.out_dir / f"{c.id}.started").exists():
-                started = self.seen.setdefault(c.id, now)
-                if now - started > self.budget.timeout_of(c):
-                    return f"call {c.id} timed out"
-            return None
+            self.current = c
+            self.channel.expect(c.id)
+            sent = time.monotonic()
+            try:
+                process.stdin.write(f"{c.id}\n".encode())
+                process.stdin.flush()
+            except (BrokenPipeError, OSError):
+                return None  # it has gone; the call in flight crashed
+            limit = sent + self.budget.timeout_of(c)
+            message = self.channel.wait(min(limit, deadline, self.ceiling) - time.monotonic())
+            if not isinstance(message, Answer):
+                return self._ended(message, "call timeout", self.ceiling < limit)
+            outcome = read_outcome(self.channel.folder, c.id)
+            for name in message.names:  # read once: nothing on the host's disk outlives its reading
+                (self.channel.folder / "out" / name).unlink(missing_ok=True)
+            self.report.outcomes[c.id] = dataclasses.replace(outcome, seconds=time.monotonic() - sent)
+            self.current = None
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
         return None
+
+    def _ended(self, message, timeout_verdict: str, ceiling_first: bool) -> str | None:
+        if isinstance(message, Closed):
+            return None
+        if isinstance(message, ChannelError):
+            self.verdict, self.protocol_error = "protocol", str(message)
+            return "protocol"
+        self.verdict = "ceiling" if ceiling_first else timeout_verdict
+        return self.verdict
 
 
 def run_calls(staged: StagedSubmission, calls: list[Call], sandbox: Sandbox, budget: Budget = Budget(),
               work_dir: Path | None = None) -> SessionReport:
     """Answer `calls` from the staged submission; every call gets an outcome, whatever happens."""
-    io_dir = Path(tempfile.mkdtemp(prefix="grader-io-", dir=work_dir))
-    io_dir.chmod(0o755)  # readable by the sandbox user; only io/out is theirs to write
+    io_dir = Path(tempfile.mkdtemp(prefix="grader-io-", dir=work_dir))  # 0700: the sandbox's user alone reads it
     try:
         return _run(staged, calls, sandbox, budget, io_dir)
     finally:
         if not os.environ.get("GRADER_KEEP_IO"):  # set it to inspect the exchange folder when debugging
-            shutil.rmtree(io_dir, ignore_errors=True)
+            remove_tree(io_dir)
 
 
 def _run(staged: StagedSubmission, calls: list[Call], sandbox: Sandbox, budget: Budget, io_dir: Path) -> SessionReport:
     encoder = Encoder(io_dir)
+    _write_request(io_dir, staged, calls, encoder, budget)
     report = SessionReport({}, sandbox=sandbox.name)
+    ceiling = time.monotonic() + budget.submission_seconds
+    received = 0
     remaining = list(calls)
     while remaining:
-        out_dir = io_dir / "out"
-        shutil.rmtree(out_dir, ignore_errors=True)
-        if out_dir.is_symlink():
-            out_dir.unlink()
-        out_dir.mkdir()
-        request = SandboxRequest(["{python}", "{harness}/grader_worker.py", "{io}"], staged.scratch, io_dir,
-                                 HARNESS_DIR, result_limits(budget, remaining), budget.gpu, writable_io=("out",))
-        _write_request(io_dir, staged, remaining, encoder, budget)
-        result = sandbox.run(request, watchdog=_Watchdog(out_dir, remaining, budget))
+        if len(report.runs) > budget.max_restarts:
+            _fail_rest(remaining, report, f"was not run: the submission's sandbox had to be started "
+                       f"{len(report.runs)} times (after crashes or hangs), the most one grading allows")
+            break
+        if time.monotonic() >= ceiling:
+            _fail_rest(remaining, report, _ceiling_reason(budget))
+            report.ceiling_reached = True
+            break
+        answers = Path(tempfile.mkdtemp(prefix="answers-", dir=io_dir.parent))  # the host's alone
+        read_fd, write_fd = os.pipe()
+        channel = AnswerChannel(read_fd, answers, MAX_ANSWER_BYTES, MAX_SUBMISSION_ANSWER_BYTES - received)
+        conductor = _Conductor(remaining, budget, channel, ceiling, report, write_fd)
+        request = SandboxRequest(["{python}", "{harness}/grader_worker.py", "{io}", str(write_fd)], staged.scratch,
+                                 io_dir, HARNESS_DIR, result_limits(budget, remaining), budget.gpu,
+                                 env=thread_env(budget.threads), pass_fds=(write_fd,))
+        try:
+            result = sandbox.run(request, conductor=conductor)
+        finally:
+            channel.close()
+            received += channel.received
+            remove_tree(answers)
         report.runs.append(result)
-        if not report.load_events:
-            report.load_events = read_load_events(io_dir)
-        remaining = _collect(remaining, io_dir, result, budget, report)
+        remaining = _collect(remaining, conductor, result, budget, report)
     return report
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    """Environment that caps the threads of OpenMP, BLAS and torch (None: leave the sandbox's default)."""
+    if threads is None:
+        return {}
+    value = str(max(1, threads))
+    return {name: value for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 
 
 def _write_request(io_dir: Path, staged: StagedSubmission, calls: list[Call], encoder: Encoder,
@@ -141,23 +192,57 @@ def _write_request(io_dir: Path, staged: StagedSubmission, calls: list[Call], en
     os.chmod(path, 0o644)
 
 
-def _collect(remaining: list[Call], io_dir: Path, result: ProcessResult, budget: Budget,
+def _ceiling_reason(budget: Budget) -> str:
+    return (f"was not run: the submission used up its whole time allowance of {budget.submission_seconds:g} s "
+            "for this grading")
+
+
+def _fail_rest(calls: list[Call], report: SessionReport, reason: str) -> None:
+    for c in calls:
+        report.outcomes.setdefault(c.id, CallOutcome(c.id, "not_run", reason=reason))
+
+
+def _collect(remaining: list[Call], conductor: _Conductor, result: ProcessResult, budget: Budget,
              report: SessionReport) -> list[Call]:
-    """Record answered calls; mark the one that was running when the sandbox ended; return the rest."""
-    out_dir = io_dir / "out"
-    for index, c in enumerate(remaining):
-        if (out_dir / f"{c.id}.json").is_file():
-            report.outcomes[c.id] = read_outcome(io_dir, c.id)
-            continue
-        if (out_dir / f"{c.id}.started").exists():
-            status, reason = _crash_reason(result, budget.timeout_of(c), result_limits(budget, remaining))
-            report.outcomes[c.id] = CallOutcome(c.id, status, reason=reason)
-            return _skip_same_function(c, remaining[index + 1:], reason, report)
-        reason = _load_failure(result, report, result_limits(budget, remaining))
-        for rest in remaining[index:]:
-            report.outcomes[rest.id] = CallOutcome(rest.id, "not_run", reason=reason)
+    """Mark the call in flight when the run ended, or every call when loading failed; return the rest."""
+    rest = [c for c in remaining if c.id not in report.outcomes]
+    if not conductor.loaded:
+        _fail_rest(rest, report, _load_failure(result, conductor, report, budget))
         return []
-    return []
+    if conductor.current is None:
+        return rest
+    broken = conductor.current
+    status, reason = _crash_reason(result, conductor, budget.timeout_of(broken), budget)
+    report.outcomes[broken.id] = CallOutcome(broken.id, status, reason=reason)
+    if conductor.verdict == "ceiling":
+        report.ceiling_reached = True
+        _fail_rest(rest, report, _ceiling_reason(budget))
+        return []
+    return _skip_same_function(broken, [c for c in rest if c is not broken], reason, report)
+
+
+def _crash_reason(result: ProcessResult, conductor: _Conductor, timeout: float, budget: Budget) -> tuple[str, str]:
+    """(status, reason) for the call that was running when the sandbox ended."""
+    if conductor.verdict == "call timeout":
+        return "timeout", f"did not finish within its time limit of {timeout:g} s (an endless loop?)"
+    if conductor.verdict == "ceiling":
+        return "timeout", f"was stopped: the submission used up its whole time allowance of {budget.submission_seconds:g} s"
+    if conductor.verdict == "protocol":
+        return "crashed", f"its answer could not be read back safely ({conductor.protocol_error})"
+    if result.killed_reason == "timeout":
+        return "timeout", f"the submission ran past its total time limit of {result.seconds:.0f} s"
+    if result.memory_exceeded:
+        return "crashed", (f"the Python process ran out of memory (the limit is "
+                           f"{budget.limits.memory_bytes / 2 ** 30:g} GiB)")
+    died_of = result.signal if result.signal is not None else (
+        result.returncode - 128 if result.returncode and 128 < result.returncode < 160 else None)  # bwrap's init
+    if died_of is not None:
+        name = _signal_name(died_of)
+        hint = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (killed: memory or process limits?)",
+                "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
+        return "crashed", f"the Python process died with {name}{hint}"
+    return "crashed", (f"the Python process exited with status {result.returncode} in the middle of this call "
+                       "(does the code call sys.exit, os._exit, or kill a process?)")
 
 
 def _skip_same_function(broken: Call, rest: list[Call], reason: str, report: SessionReport) -> list[Call]:
@@ -177,17 +262,24 @@ def _skip_same_function(broken: Call, rest: list[Call], reason: str, report: Ses
 
 def result_limits(budget: Budget, calls: list[Call]) -> Limits:
     """The limits a sandbox run over `calls` gets: the wall clock covers loading and every call."""
-    wall = budget.load_seconds + sum(budget.timeout_of(c) for c in calls)
+    wall = min(budget.load_seconds + sum(budget.timeout_of(c) for c in calls), budget.submission_seconds) + 5
     return dataclasses.replace(budget.limits, wall_seconds=wall)
 
 
-def _load_failure(result: ProcessResult, report: SessionReport, limits: Limits) -> str:
+def _load_failure(result: ProcessResult, conductor: _Conductor, report: SessionReport, budget: Budget) -> str:
     """Why the submission never reached its calls."""
-    if result.killed_reason == "timeout":
-        return f"the submission did not finish loading within {limits.wall_seconds:g} s"
-    dead = [e for e in report.load_events if e.get("kind") == "dead_kernel"]
+    if conductor.verdict == "ceiling":
+        report.ceiling_reached = True
+        return _ceiling_reason(budget)
+    if conductor.verdict == "load timeout" or result.killed_reason == "timeout":
+        return f"the submission did not finish loading within {budget.load_seconds:g} s"
+    if conductor.verdict == "protocol":
+        return f"the submission's sandbox broke the grader's protocol while loading ({conductor.protocol_error})"
+    dead = [e for e in report.load_events if e.kind == "dead_kernel"]
     if dead:
-        return f"the notebook's kernel died while running cell {dead[0].get('cell')}"
+        return f"the notebook's kernel died while running cell {dead[0].cell}"
+    if result.memory_exceeded:
+        return f"the submission ran out of memory while loading (the limit is {budget.limits.memory_bytes / 2 ** 30:g} GiB)"
     if result.signal is not None:
         return f"the submission crashed while loading ({_signal_name(result.signal)})"
     tail = result.output.strip().splitlines()[-1:] if result.output.strip() else []

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from grader.sandbox.cgroups import Cgroup, probe_cgroups
 from grader.sandbox.limits import Limits
-from grader.sandbox.process import ProcessResult, Watchdog
+from grader.sandbox.process import Conductor, ProcessResult, Watchdog, run_contained
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class SandboxRequest:
     gpu: bool = False
     env: dict[str, str] = field(default_factory=dict)
     writable_io: tuple[str, ...] = ()  # sub-folders of io_dir the command may write; the rest is read-only
+    pass_fds: tuple[int, ...] = ()  # host file descriptors the command inherits (a conductor's channel)
 
     def argv(self, layout: Layout) -> list[str]:
         values = {"submission": layout.submission, "io": layout.io, "harness": layout.harness,
@@ -61,4 +64,23 @@ class Sandbox(Protocol):
     name: str
     isolated: bool
 
-    def run(self, request: SandboxRequest, watchdog: Watchdog | None = None) -> ProcessResult: ...
+    def run(self, request: SandboxRequest, watchdog: Watchdog | None = None,
+            conductor: Conductor | None = None) -> ProcessResult: ...
+
+
+def run_request(argv: list[str], request: SandboxRequest, env: dict[str, str], watchdog: Watchdog | None,
+                conductor: Conductor | None) -> ProcessResult:
+    """Run a sandbox's command line with the request's limits, in a cgroup of its own where the host
+    allows one (then the memory limit covers tmpfs pages and the process limit is the run's alone)."""
+    limits = request.limits
+    layout, _ = probe_cgroups()
+    group = Cgroup(layout, limits.memory_bytes, limits.processes) if layout is not None else None
+    try:
+        result = run_contained(argv, cwd=request.scratch, env=env, rlimits=limits.rlimits(request.gpu),
+                               wall_seconds=limits.wall_seconds, output_bytes=limits.output_bytes,
+                               watchdog=watchdog, conductor=conductor, pass_fds=request.pass_fds,
+                               enter=group.enter if group is not None else None)
+        return dataclasses.replace(result, memory_exceeded=group.memory_exceeded()) if group is not None else result
+    finally:
+        if group is not None:
+            group.destroy()

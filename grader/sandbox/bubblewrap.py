@@ -1,28 +1,35 @@
 """The real sandbox: bubblewrap. The only module that knows bwrap's command line.
 
-The command sees a private root: the Python environment and system libraries read-only, the
-scratch copy of the submission and the exchange folder writable, a private /tmp, its own network
-namespace (no interface but its own loopback), PID, IPC and UTS namespaces, a scrubbed
-environment, and an unprivileged user. Nothing else of the host is there: not the grader's code,
-not the hidden data, not the output folder, not other submissions.
+The command sees a private root: the Python environment and system libraries read-only, a private
+copy of the submission on a tmpfs of a fixed size (its working directory), the exchange folder
+read-only but for the sub-folders a request names, a sized private /tmp, its own network namespace
+(no interface but its own loopback), PID, IPC and UTS namespaces, a scrubbed environment, and an
+unprivileged user of its own (a uid slot, when the grader runs as root). Nothing else of the host is
+there: not the grader's code, not the hidden data, not the output folder, not other submissions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from grader.sandbox.base import Layout, SandboxRequest, scrubbed_env
-from grader.sandbox.process import ProcessResult, Watchdog, run_contained
+from grader.sandbox.base import Layout, SandboxRequest, run_request, scrubbed_env
+from grader.sandbox import seccomp
+from grader.sandbox.identity import uid_slot
+from grader.sandbox.process import Conductor, ProcessResult, Watchdog
 
 LAYOUT = Layout(submission="/sandbox/submission", io="/sandbox/io", harness="/sandbox/harness")
+SOURCE = "/sandbox/source"  # the staged submission, read-only; copied into the sized tmpfs at start
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc", "/sbin")
-SANDBOX_UID = 65534  # nobody
+NO_ROOM = 97  # the exit status when the submission does not fit in its scratch space
 
 
 @functools.cache
@@ -57,18 +64,32 @@ def _with_parents(target: str) -> list[str]:
     return args
 
 
-def bwrap_argv(request: SandboxRequest, as_root: bool) -> list[str]:
-    """The full command line: bwrap's options, then the request's command."""
+def _copy_in(limits) -> list[str]:
+    """A prefix that copies the read-only submission into the tmpfs scratch, then runs the command."""
+    copy = f"cd {SOURCE} && find . -mindepth 1 -maxdepth 1 -exec cp -RP --preserve=mode,timestamps -t {LAYOUT.submission} {{}} +"
+    script = (f"{{ {copy}; }} 2>/dev/null && cd {LAYOUT.submission} || {{ echo \"the submission does not fit in the "
+              f"sandbox's {limits.scratch_bytes // 2 ** 20} MiB of scratch space\" >&2; exit {NO_ROOM}; }}; exec \"$@\"")
+    return ["/bin/sh", "-c", script, "sh"]
+
+
+def bwrap_argv(request: SandboxRequest, uid: int | None, seccomp_fd: int | None = None) -> list[str]:
+    """The full command line: bwrap's options, then the request's command. `uid`: the user to drop to
+    (when the grader runs as root), else None for an unprivileged user namespace; `seccomp_fd`: the
+    filter's program for bwrap to install."""
+    limits = request.limits
     argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--unshare-net",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
-            "--clearenv", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+            "--clearenv", "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     for path in SYSTEM_DIRS:
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
     for path in _python_dirs():
         argv += _with_parents(path) + ["--ro-bind", path, path]
     argv += _with_parents(LAYOUT.submission)
-    argv += ["--bind", str(request.scratch), LAYOUT.submission, "--ro-bind", str(request.io_dir), LAYOUT.io]
+    argv += ["--ro-bind", str(request.scratch), SOURCE,
+             "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", LAYOUT.submission,
+             "--ro-bind", str(request.io_dir), LAYOUT.io]
     for sub in request.writable_io:  # only these can change: the grader's inputs and request stay intact
         argv += ["--bind", str(request.io_dir / sub), f"{LAYOUT.io}/{sub}"]
     argv += ["--ro-bind", str(request.harness_dir), LAYOUT.harness, "--chdir", LAYOUT.submission]
@@ -77,33 +98,56 @@ def bwrap_argv(request: SandboxRequest, as_root: bool) -> list[str]:
             argv += ["--dev-bind", device, device]
     for key, value in scrubbed_env(LAYOUT, request.env).items():
         argv += ["--setenv", key, value]
-    if as_root:  # drop to an unprivileged user inside; rlimits on processes then count for it
-        argv += ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    if uid is not None:  # drop to an unprivileged user of this run's own; rlimits on processes count for it alone
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     else:
         argv[1:1] = ["--unshare-user", "--cap-drop", "ALL"]
-    return argv + request.argv(LAYOUT)
+    return argv + _copy_in(limits) + request.argv(LAYOUT)
 
 
 class BubblewrapSandbox:
-    """Runs requests under bwrap; scratch and exchange folders are handed to the sandbox user."""
+    """Runs requests under bwrap and the seccomp filter, each as a user of its own when the grader is root."""
 
     name = "bubblewrap"
     isolated = True
 
-    def run(self, request: SandboxRequest, watchdog: Watchdog | None = None) -> ProcessResult:
-        as_root = os.geteuid() == 0
-        if as_root:
-            for folder in (request.scratch, *(request.io_dir / sub for sub in request.writable_io)):
-                _chown_tree(folder, SANDBOX_UID)
-        limits = request.limits
-        return run_contained(bwrap_argv(request, as_root), cwd=request.scratch, env={"PATH": os.environ.get("PATH", "")},
-                             rlimits=limits.rlimits(request.gpu), wall_seconds=limits.wall_seconds,
-                             output_bytes=limits.output_bytes, watchdog=watchdog)
+    def run(self, request: SandboxRequest, watchdog: Watchdog | None = None,
+            conductor: Conductor | None = None) -> ProcessResult:
+        env = {"PATH": os.environ.get("PATH", "")}
+        with _seccomp_fd() as fd:
+            request = dataclasses.replace(request, pass_fds=request.pass_fds + ((fd,) if fd is not None else ()))
+            if os.geteuid() != 0:
+                return run_request(bwrap_argv(request, None, fd), request, env, watchdog, conductor)
+            with uid_slot() as uid:
+                # The sandbox user's own: the scratch copy and the exchange folder (mode 0700, so no other
+                # local user reads the grader's inputs); handed back to root when the run ends, so nothing
+                # the slot's uid owns outlives the run.
+                for folder in (request.scratch, request.io_dir):
+                    _chown_tree(folder, uid)
+                try:
+                    return run_request(bwrap_argv(request, uid, fd), request, env, watchdog, conductor)
+                finally:
+                    for folder in (request.scratch, request.io_dir):
+                        _chown_tree(folder, 0)
+
+
+@contextmanager
+def _seccomp_fd() -> Iterator[int | None]:
+    fd = seccomp.program_fd() if seccomp.supported() else None
+    try:
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _chown_tree(root: Path, uid: int) -> None:
-    os.chown(root, uid, uid)
+    if not root.exists():
+        return
+    os.chown(root, uid, uid, follow_symlinks=False)
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
             os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from grader.sandbox.base import Layout, SandboxRequest, scrubbed_env
-from grader.sandbox.process import ProcessResult, Watchdog, run_contained
+from grader.sandbox.base import Layout, SandboxRequest, run_request, scrubbed_env
+from grader.sandbox.process import Conductor, ProcessResult, Watchdog
 
 WARNING = ("WARNING: running student code WITHOUT a sandbox (bubblewrap is not available). It can read "
            "and change your files and use the network. Fine for checking your own work; never for grading.")
@@ -21,9 +21,7 @@ class PlainSandbox:
         if announce:
             print(WARNING, file=sys.stderr)
 
-    def run(self, request: SandboxRequest, watchdog: Watchdog | None = None) -> ProcessResult:
+    def run(self, request: SandboxRequest, watchdog: Watchdog | None = None,
+            conductor: Conductor | None = None) -> ProcessResult:
         layout = Layout(str(request.scratch), str(request.io_dir), str(request.harness_dir))
-        limits = request.limits
-        return run_contained(request.argv(layout), cwd=request.scratch, env=scrubbed_env(layout, request.env),
-                             rlimits=limits.rlimits(request.gpu), wall_seconds=limits.wall_seconds,
-                             output_bytes=limits.output_bytes, watchdog=watchdog)
+        return run_request(request.argv(layout), request, scrubbed_env(layout, request.env), watchdog, conductor)

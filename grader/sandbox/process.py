@@ -1,5 +1,5 @@
 """Running one contained process: limits, captured output with a size cap, and a wall-clock
-timeout (or a watchdog's verdict) that kills its whole process group."""
+timeout (or a watchdog's or conductor's verdict) that kills its whole process group."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-from grader.sandbox.limits import apply_rlimits
+from typing import Callable, Protocol
 
 # Called about ten times a second while the process runs; returns a reason to kill it, or None.
 Watchdog = Callable[[], "str | None"]
+
+
+class Conductor(Protocol):
+    """Drives a running process through its stdin (and whatever channel it set up) on the host's clock.
+    Returns a reason to kill the process, or None once the process has ended by itself."""
+
+    def __call__(self, process: subprocess.Popen, deadline: float) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -24,11 +29,12 @@ class ProcessResult:
 
     returncode: int | None  # None when it was killed by us
     signal: int | None  # the signal that ended it, if any
-    killed_reason: str | None  # "timeout" or the watchdog's reason
+    killed_reason: str | None  # "timeout" or the watchdog's or conductor's reason
     output: str  # stdout and stderr together, at most the cap
     output_truncated: bool
     output_bytes: int  # everything it printed, kept or not
     seconds: float
+    memory_exceeded: bool = False  # its cgroup hit the memory limit (where a cgroup contained it)
 
     @property
     def ok(self) -> bool:
@@ -54,31 +60,56 @@ class _CappedReader(threading.Thread):
 def _kill_group(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
 
 
+def _poll(process: subprocess.Popen, deadline: float, watchdog: Watchdog | None) -> str | None:
+    """Wait for the process to end, asking the watchdog ten times a second; a reason to kill it, or None."""
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            return "timeout"
+        if watchdog is not None and (reason := watchdog()):
+            return reason
+        time.sleep(0.1)
+    return None
+
+
 def run_contained(argv: list[str], *, cwd: Path, env: dict[str, str], rlimits: list[tuple[int, int]],
-                  wall_seconds: float, output_bytes: int, watchdog: Watchdog | None = None) -> ProcessResult:
-    """Run `argv` in its own session and process group; kill the group on timeout or watchdog."""
+                  wall_seconds: float, output_bytes: int, watchdog: Watchdog | None = None,
+                  conductor: Conductor | None = None, pass_fds: tuple[int, ...] = (),
+                  enter: Callable[[], None] | None = None) -> ProcessResult:
+    """Run `argv` in its own session and process group; kill the group on timeout, or when the
+    watchdog or the conductor says so. `enter` runs in the child before it starts (a cgroup, say)."""
+    from grader.sandbox.limits import apply_rlimits
+
+    def prepare() -> None:
+        if enter is not None:
+            enter()
+        apply_rlimits(rlimits)
+
     start = time.monotonic()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True,
-                               preexec_fn=lambda: apply_rlimits(rlimits))
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if conductor else subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                               pass_fds=pass_fds, preexec_fn=prepare)
     reader = _CappedReader(process.stdout, output_bytes)
     reader.start()
-    reason = None
-    while process.poll() is None:
-        if time.monotonic() - start > wall_seconds:
-            reason = "timeout"
-        elif watchdog is not None:
-            reason = watchdog()
-        if reason:
-            _kill_group(process)
-            process.wait()
-            break
-        time.sleep(0.1)
-    _kill_group(process)  # stragglers that outlived the leader
+    deadline = start + wall_seconds
+    try:
+        if conductor is not None:
+            reason = conductor(process, deadline)
+            if reason is None and (leftover := _poll(process, min(deadline, time.monotonic() + 10), None)):
+                reason = leftover  # it closed its channel but went on running
+        else:
+            reason = _poll(process, deadline, watchdog)
+    finally:
+        _kill_group(process)  # on a verdict, and for stragglers that outlived the leader
+        process.wait()
+        if process.stdin is not None:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
     reader.join(timeout=5)
     code = process.returncode
     return ProcessResult(

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 from grader.execution.exceptions import UntrustedOutputError
-from grader.execution.readback import read_outcome, read_untrusted
+from grader.execution.readback import ANSWER_SCHEMA_VERSION, read_load_events, read_outcome, read_untrusted
 
 
 def _answer(io_dir, call_id, payload):
     (io_dir / "out").mkdir(parents=True, exist_ok=True)
-    (io_dir / "out" / f"{call_id}.json").write_text(json.dumps(payload))
+    text = payload if isinstance(payload, str) else json.dumps({"schema_version": ANSWER_SCHEMA_VERSION, **payload})
+    (io_dir / "out" / f"{call_id}.json").write_text(text)
 
 
 def test_arrays_come_back_without_pickles(tmp_path):
@@ -43,7 +44,7 @@ def test_symlinks_out_of_the_exchange_folder_are_not_followed(tmp_path):
 
 def test_array_paths_outside_out_are_refused(tmp_path):
     _answer(tmp_path, "c", {"id": "c", "status": "ok", "value": {"__array__": "../../etc/passwd.npy"}})
-    assert "not a file of the exchange folder" in read_outcome(tmp_path, "c").reason
+    assert "not a file of this answer" in read_outcome(tmp_path, "c").reason
 
 
 def test_oversized_and_malformed_answers(tmp_path):
@@ -62,3 +63,46 @@ def test_student_errors_are_reported_with_type_message_and_place(tmp_path):
                             "error": {"type": "ValueError", "message": "bad shape", "where": "nb.py:3"}})
     outcome = read_outcome(tmp_path, "c")
     assert outcome.describe() == "raised ValueError: bad shape (at nb.py:3)"
+
+
+def test_an_answer_of_another_schema_version_is_refused_with_both_versions(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "c.json").write_text(json.dumps({"schema_version": 99, "id": "c", "status": "ok", "value": 1}))
+    outcome = read_outcome(tmp_path, "c")
+    assert outcome.status == "crashed" and "schema version 99, not 1" in outcome.reason
+
+
+def test_deeply_nested_answers_are_refused_not_raised(tmp_path):
+    deep = '{"schema_version": 1, "id": "c", "status": "ok", "value": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    _answer(tmp_path, "c", deep)
+    outcome = read_outcome(tmp_path, "c")
+    assert outcome.status == "crashed" and "nests too deeply" in outcome.reason
+
+
+def test_an_array_named_many_times_is_read_once(tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    np.save(tmp_path / "out" / "c.1.npy", np.zeros((64, 64)))
+    _answer(tmp_path, "c", {"id": "c", "status": "ok", "value": [{"__array__": "out/c.1.npy"}] * 5000})
+    reads = []
+    import grader.execution.readback as readback
+    original = readback.read_untrusted
+    monkeypatch.setattr(readback, "read_untrusted", lambda *a: reads.append(a[1]) or original(*a))
+    outcome = read_outcome(tmp_path, "c")
+    assert outcome.ok and len(outcome.value) == 5000
+    assert reads.count("out/c.1.npy") == 1
+
+
+@pytest.mark.parametrize("events", [
+    {"events": [{"kind": "error", "cell": "not a number", "ename": ["x"], "evalue": {"a": 1}}, {"kind": "rm -rf"},
+                "just a string", {"kind": "skipped", "cell": 3, "reason": "tagged train"}]},
+    {"events": "nope"}, [1, 2, 3], {"events": [{"kind": "timeout", "cell": -5}] * 5000},
+])
+def test_load_events_are_parsed_field_by_field(tmp_path, events):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "_load.json").write_text(json.dumps(events))
+    parsed = read_load_events(tmp_path)
+    assert all(isinstance(e.ename, str) and isinstance(e.evalue, str) and (e.cell is None or e.cell >= 0)
+               for e in parsed)
+    assert len(parsed) <= 200
+    if isinstance(events, dict) and isinstance(events["events"], list) and len(events["events"]) == 4:
+        assert [(e.kind, e.cell, e.ename) for e in parsed] == [("error", None, ""), ("skipped", 3, "")]
