@@ -25,7 +25,8 @@ def test_the_wheel_holds_the_engine_and_no_solution_or_hidden_test(wheel):
     assert packages == {"grader"}
     assert not [n for n in names if "hidden" in n.rsplit("/", 1)[-1] or "test_suites" in n or "reference" in n.split("/")]
     assert not [n for n in names if n.endswith((".ipynb", ".toml", ".pt"))]
-    for needed in ("grader/execution/inside/grader_worker.py", "grader/reports/templates/report.html.j2",
+    for needed in ("grader/execution/inside/grader_worker.py", "grader/verifier/inside/verify_worker.py",
+                   "grader/reports/templates/report.html.j2",
                    "grader/assignments/templates/grade.yml.j2"):
         assert needed in names
 

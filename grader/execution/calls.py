@@ -178,9 +178,10 @@ def names_call(id: str, names: list[str]) -> Call:
     return Call(id, "names", timeout=10.0, extra={"names": list(names)})
 
 
-def load_weights_call(id: str, ref: str, path: str = "model.pt") -> Call:
-    """Load the submission's `model.pt` into a stored model, with `weights_only=True`."""
-    return Call(id, "load_weights", timeout=60.0, extra={"ref": ref, "path": path})
+def load_weights_call(id: str, ref: str, path: str = "model.pt", optional: bool = False) -> Call:
+    """Load the submission's `model.pt` into a stored model, with `weights_only=True`; when `optional`,
+    a missing file answers `{"absent": True}` instead of failing."""
+    return Call(id, "load_weights", timeout=60.0, extra={"ref": ref, "path": path, "optional": optional})
 
 
 def descend_call(id: str, function: str, logits: np.ndarray, target: np.ndarray, steps: int = 20,

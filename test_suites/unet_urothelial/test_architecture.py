@@ -1,15 +1,16 @@
-"""The two networks, inspected as ONNX graphs the sandbox hands over and the grader runs itself."""
+"""The two networks, exported as ONNX graphs in the sandbox, accepted here, and run and analysed by
+the grader's verifier in its own sandbox: once per graph, every test of that graph sharing the run.
 
-
-import hashlib
+The ResNet U-Net is built, given the submission's model.pt when there is one, and exported once per
+grading; the held-out tests (hidden_heldout.py) read the same export and add their images to the
+same verifier job (`add_labels`)."""
 
 import numpy as np
-import onnx
 
-from grader.execution import call, export_call
-from grader.execution.onnx_graph import ModelRejected, agrees, check_graph, run_graph
+from grader.execution import call, export_call, load_weights_call
 from grader.suites import Failure, register
-from grader.suites.structure import analyse, describe_skips
+from grader.suites.structure import describe_encoder, describe_skips, from_layout
+from grader.verifier import GraphRejected, Job, VerificationFailed, accept, outputs_agree, verify
 
 _rng = np.random.default_rng(20261124)
 PROBE = _rng.random((1, 3, 64, 96), dtype=np.float32)  # non-square: H and W levels stay distinct
@@ -29,33 +30,53 @@ NETWORKS = {
 PROBES = {key: _probes(multiple) for key, (_, multiple, _) in NETWORKS.items()}
 EXPORTS = {key: export_call(f"a.export_{key}", factory.store_as, PROBE, PROBES[key], multiple=multiple)
            for key, (factory, multiple, _) in NETWORKS.items()}
-_analysed: dict[str, object] = {}
+LOAD_RESNET = load_weights_call("a.load", "resnet_unet", optional=True)  # before the export: one export serves all
+CALLS = {"unet": [NETWORKS["unet"][0], EXPORTS["unet"]],
+         "resnet": [NETWORKS["resnet"][0], LOAD_RESNET, EXPORTS["resnet"]]}
+JOBS = {key: Job(probes=tuple(PROBES[key]), structure_probe=PROBE) for key in NETWORKS}
+RESNET34 = {"stem": (64, 7, 2), "blocks": {64: 3, 128: 4, 256: 6, 512: 3},
+            "weights": 21_267_648}  # torchvision resnet34's convolution weights, the stem's included
 
 
-def _graph(answers, key):
+def add_labels(key, label_set):
+    """Have the verifier also label `label_set` with network `key`, in the same run as everything else."""
+    JOBS[key] = JOBS[key].with_labels(label_set)
+
+
+def accepted(answers, key):
+    """(accepted graph, the sandbox's own outputs on the probes) of network `key`'s export."""
     factory, _, label = NETWORKS[key]
     answers.value(factory.id, label)
     exported = answers.value(EXPORTS[key].id, f"exporting {label} to ONNX")
+    if not isinstance(exported, dict) or not isinstance(exported.get("onnx"), bytes):
+        raise Failure(f"exporting {label} to ONNX gave no graph")
     try:
-        graph = check_graph(exported["onnx"])
-    except ModelRejected as err:
+        graph = accept(exported["onnx"])
+    except GraphRejected as err:
         raise Failure(f"{label} could not be inspected: {err}")
-    return graph, exported["outputs"], label
+    outputs = exported.get("outputs")
+    return graph, outputs if isinstance(outputs, list) else []
 
 
-def _structure(graph):
-    """Analysed once per distinct graph (several tests read the same one)."""
-    key = hashlib.sha256(graph.data).hexdigest()
-    if key not in _analysed:
-        _analysed[key] = analyse(onnx.load_from_string(graph.data), PROBE)
-    return _analysed[key]
+def verified(answers, key):
+    """(accepted graph, the verifier's answers, the sandbox's own outputs on the probes, label)."""
+    graph, outputs = accepted(answers, key)
+    return graph, verify(graph, JOBS[key]), outputs, NETWORKS[key][2]
+
+
+def structure_of(verification, label):
+    try:
+        return from_layout(verification.layout())
+    except VerificationFailed as err:
+        raise Failure(f"{label}: {err}")
+    except (ValueError, KeyError, TypeError) as err:
+        raise Failure(f"{label} could not be analysed: the grader's verifier answered a malformed report ({err})")
 
 
 def build_tests(assignment):
     tests = []
-    for key, (factory, multiple, label) in NETWORKS.items():
-        calls = [factory, EXPORTS[key]]
-        _register_network_tests(tests, key, calls, label)
+    for key, (_, _, label) in NETWORKS.items():
+        _register_network_tests(tests, key, CALLS[key], label)
     _register_resnet_tests(tests)
     _register_encoder_shapes(tests)
     return tests
@@ -66,13 +87,16 @@ def _register_network_tests(tests, key, calls, label):
               points=2, tag="architecture", calls=calls,
               hint="A segmentation network returns (N, num_classes, H, W) logits, for non-square inputs too.")
     def _output_shape(answers):
-        graph, outputs, _ = _graph(answers, key)
-        for probe, theirs in zip(PROBES[key], outputs):
+        graph, verification, outputs, _ = verified(answers, key)
+        for k, probe in enumerate(PROBES[key]):
             expected = (probe.shape[0], 3, *probe.shape[2:])
-            ours = run_graph(graph, probe)
+            try:
+                ours = verification.probe(k)
+            except VerificationFailed as err:
+                raise Failure(f"{label} on input {probe.shape}: {err}")
             if ours.shape != expected:
                 raise Failure(f"{label} returns {ours.shape} for input {probe.shape}; expected {expected}")
-            if not agrees(graph, probe, theirs):
+            if ours.values is None or k >= len(outputs) or not outputs_agree(ours.values, outputs[k]):
                 raise Failure(f"the exported {label} and the model in your code give different outputs on the "
                               "same input: make sure the network computes the same thing every time")
 
@@ -80,7 +104,7 @@ def _register_network_tests(tests, key, calls, label):
               points=1, tag="architecture", calls=calls,
               hint="Flattening and dense layers destroy the spatial layout that segmentation needs.")
     def _fully_convolutional(answers):
-        graph, _, _ = _graph(answers, key)
+        graph, _ = accepted(answers, key)
         dense = graph.op_types & {"Gemm", "MatMul", "Flatten"}
         if dense:
             raise Failure(f"{label} contains {', '.join(sorted(dense))}: a fully connected part")
@@ -90,27 +114,22 @@ def _register_network_tests(tests, key, calls, label):
               hint="At each resolution of the encoder, the decoder should concatenate (torch.cat along channels) "
                    "the encoder's features of that same resolution.")
     def _skips(answers):
-        graph, _, _ = _graph(answers, key)
-        problems = describe_skips(_structure(graph))
+        _, verification, _, _ = verified(answers, key)
+        problems = describe_skips(structure_of(verification, label))
         if problems:
             raise Failure(f"in {label}: " + "; ".join(problems))
 
 
 def _register_resnet_tests(tests):
-    calls = [NETWORKS["resnet"][0], EXPORTS["resnet"]]
-
     @register(tests, id="architecture.resnet34_encoder", name="build_model(): a ResNet34 encoder", points=2,
-              tag="architecture", calls=calls,
+              tag="architecture", calls=CALLS["resnet"],
               hint="ResNet34 has a 7x7 stride-2 stem, then 3, 4, 6 and 3 basic blocks at 64, 128, 256 and 512 channels.")
     def _encoder(answers):
-        graph, _, _ = _graph(answers, "resnet")
-        structure = _structure(graph)
-        if structure.stem != (64, 7, 2):
-            raise Failure(f"the first convolution has {structure.stem[0]} filters of size {structure.stem[1]} and "
-                          f"stride {structure.stem[2]}" if structure.stem else "no convolution found")
-        blocks = [structure.residual_adds.get(c, 0) for c in (64, 128, 256, 512)]
-        if blocks != [3, 4, 6, 3]:
-            raise Failure(f"the encoder has {'-'.join(map(str, blocks))} residual blocks at 64/128/256/512 channels")
+        _, verification, _, label = verified(answers, "resnet")
+        problems = describe_encoder(structure_of(verification, label), RESNET34["stem"], RESNET34["blocks"],
+                                    RESNET34["weights"])
+        if problems:
+            raise Failure("; ".join(problems))
 
 
 def _register_encoder_shapes(tests):
@@ -152,5 +171,3 @@ def _torchvision_shapes(h, w):
                 shapes.append(tuple(x.shape[1:]))
         _tv_cache[(h, w)] = shapes
     return _tv_cache[(h, w)]
-
-

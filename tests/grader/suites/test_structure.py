@@ -1,76 +1,116 @@
-"""Structure analysis on real exported graphs: U-Nets in several styles pass, broken ones are named."""
-
-import sys
-from pathlib import Path
+"""Structure analysis on real exported graphs, run by the verifier: U-Nets in several styles pass,
+broken ones are named, and skips or residual blocks that do not change the output do not count."""
 
 import numpy as np
-import onnx
 import pytest
-import torch
 
-from grader.suites.structure import analyse, describe_skips
+from grader.suites.structure import INFLUENCE_RATIO, describe_encoder, describe_skips, from_layout
+from grader.verifier import Job, accept, verify
 from reference.models import UNet, create_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "networks"))
-from unet_variants import TinyUNet  # noqa: E402
+from tests.grader.verifier.graphs import networks, unet_variants
 
 PROBE = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+RESNET34 = ((64, 7, 2), {64: 3, 128: 4, 256: 6, 512: 3})
 _cache: dict[str, object] = {}
 
 
-def structure_of(name: str, factory, tmp_path_factory):
+def structure_of(name: str, factory):
     if name not in _cache:
-        model = factory().eval()
-        dims = {0: torch.export.Dim("b", max=16), 2: 32 * torch.export.Dim("h", max=32),
-                3: 32 * torch.export.Dim("w", max=32)}
-        program = torch.onnx.export(model, (torch.rand(1, 3, 64, 64),), dynamo=True, verbose=False,
-                                    dynamic_shapes={"x": dims})
-        path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
-        program.save(str(path))
-        _cache[name] = analyse(onnx.load(str(path)), PROBE)
+        graph = accept(networks.export(factory()))
+        _cache[name] = from_layout(verify(graph, Job(structure_probe=PROBE)).layout())
     return _cache[name]
 
 
 @pytest.mark.parametrize("name,factory", [
     ("scratch_unet", lambda: UNet(base_filters=8, depth=4)),
-    ("transpose_concat", lambda: TinyUNet()),
-    ("bilinear_concat", lambda: TinyUNet(up="bilinear")),
+    ("transpose_concat", lambda: unet_variants.TinyUNet()),
+    ("bilinear_concat", lambda: unet_variants.TinyUNet(up="bilinear")),
     ("smp_unet_resnet34", lambda: create_model()),
 ])
-def test_u_nets_in_different_styles_pass(name, factory, tmp_path_factory):
-    structure = structure_of(name, factory, tmp_path_factory)
+def test_u_nets_in_different_styles_pass(name, factory):
+    structure = structure_of(name, factory)
     assert describe_skips(structure) == []
     assert structure.output_shape == (1, 3, 64, 96)
+    assert all(j.live for j in structure.joins)
 
 
-def test_a_u_net_without_skips_is_named(tmp_path_factory):
-    problems = describe_skips(structure_of("no_skip", lambda: TinyUNet(skip="none"), tmp_path_factory))
+def test_a_u_net_without_skips_is_named():
+    problems = describe_skips(structure_of("no_skip", lambda: unet_variants.TinyUNet(skip="none")))
     assert problems == ["no encoder features are concatenated into the decoder at resolution 1, 1/2 "
                         "(concatenations found at: none)"]
 
 
-def test_added_skips_are_named_as_additive(tmp_path_factory):
-    problems = describe_skips(structure_of("add_skip", lambda: TinyUNet(skip="add"), tmp_path_factory))
+def test_added_skips_are_named_as_additive():
+    problems = describe_skips(structure_of("add_skip", lambda: unet_variants.TinyUNet(skip="add")))
     assert "added to the decoder at resolution 1, 1/2" in problems[0]
     assert "concatenates them along the channel axis" in problems[0]
 
 
-def test_a_skip_from_the_wrong_level_is_named(tmp_path_factory):
-    problems = describe_skips(structure_of("wrong_level", lambda: TinyUNet(skip="wrong_level"), tmp_path_factory))
+def test_a_skip_from_the_wrong_level_is_named():
+    problems = describe_skips(structure_of("wrong_level", lambda: unet_variants.TinyUNet(skip="wrong_level")))
     assert problems == ["at resolution 1 the decoder concatenates encoder features taken from resolution 1/2, "
                         "resized to fit: a skip from the wrong level"]
 
 
-def test_fpn_lateral_connections_are_recognised(tmp_path_factory):
-    structure = structure_of("smp_fpn", lambda: create_model("FPN"), tmp_path_factory)
+def test_skips_multiplied_by_zero_do_not_count():
+    structure = structure_of("dead_skips", lambda: networks.SkipUNet(dead=True))
+    assert [j.live for j in structure.joins] == [False, False]
+    assert describe_skips(structure) == [
+        "at resolution 1, 1/2 the encoder features joined into the decoder do not change its output (the grader "
+        "perturbed them and the output stayed the same): the skip must carry the encoder's features themselves"]
+    one = describe_skips(structure_of("one_dead_skip", lambda: networks.SkipUNet(dead=True, dead_levels=(1,))))
+    assert len(one) == 1 and one[0].startswith("at resolution 1/2 the encoder features joined")
+
+
+def test_fpn_lateral_connections_are_recognised():
+    structure = structure_of("smp_fpn", lambda: create_model("FPN"))
     assert {j.op for j in structure.joins} == {"Add"}
     assert "additive lateral connections, as in FPN" in describe_skips(structure)[0]
 
 
-def test_resnet34_encoder_is_read_from_the_graph(tmp_path_factory):
-    structure = structure_of("smp_unet_resnet34", lambda: create_model(), tmp_path_factory)
+def test_resnet34_encoder_is_read_from_the_graph():
+    structure = structure_of("smp_unet_resnet34", lambda: create_model())
     assert structure.stem == (64, 7, 2)
-    assert structure.residual_adds == {64: 3, 128: 4, 256: 6, 512: 3}
+    assert structure.residual_adds == {64: 3, 128: 4, 256: 6, 512: 3} and structure.inert_adds == {}
+    assert describe_encoder(structure, *RESNET34) == []
     assert [structure.scale(s) for s in structure.skip_levels] == ["1/2", "1/4", "1/8", "1/16"]
-    resnet18 = structure_of("smp_unet_resnet18", lambda: create_model("Unet", "resnet18"), tmp_path_factory)
-    assert resnet18.residual_adds == {64: 2, 128: 2, 256: 2, 512: 2}
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["x_plus_0x", "x_plus_conv_x_times_0"])
+def test_resnet18_padded_with_additions_that_do_nothing_is_not_resnet34(conv):
+    structure = structure_of(f"padded_resnet18_{conv}", lambda: networks.padded_resnet18_unet(conv))
+    assert structure.residual_adds == {64: 2, 128: 2, 256: 2, 512: 2}
+    assert structure.inert_adds == {64: 1, 128: 2, 256: 4, 512: 1}
+    assert describe_encoder(structure, *RESNET34) == [
+        "the encoder has 2-2-2-2 residual blocks at 64/128/256/512 channels",
+        "8 additions in the encoder did not count as residual blocks: the grader perturbed their branches and the "
+        "output did not change"]
+    assert describe_skips(structure) == []
+
+
+LAYOUT = {"input_size": [64, 96], "output_shape": [1, 3, 64, 96], "trunk_levels": [[64, 96], [32, 48]],
+          "bottleneck": [32, 48], "stem": [8, 3, 1], "op_types": ["Conv", "Concat"],
+          "joins": [{"op": "Concat", "size": [64, 96], "encoder_size": [64, 96], "channels": 8, "influence": 0.2,
+                     "reference": 0.5}],
+          "residual_adds": [{"channels": 8, "size": [64, 96], "influence": [0.5, 0.3], "conv_influence": 0.4,
+                             "convs": 2}]}
+
+
+def test_influence_is_judged_against_the_yardstick():
+    assert from_layout(LAYOUT).joins[0].live and from_layout(LAYOUT).residual_adds == {8: 1}
+    faint = {**LAYOUT, "joins": [{**LAYOUT["joins"][0], "influence": 0.5 * INFLUENCE_RATIO * 0.5}],
+             "residual_adds": [{**LAYOUT["residual_adds"][0], "conv_influence": 0.0}]}
+    structure = from_layout(faint)
+    assert not structure.joins[0].live and structure.residual_adds == {} and structure.inert_adds == {8: 1}
+
+
+@pytest.mark.parametrize("broken", [
+    {"joins": [{"op": "Concat", "size": [64], "encoder_size": None, "channels": 8, "influence": 0, "reference": 1}]},
+    {"residual_adds": [{"channels": 8, "influence": [float("nan"), 1.0], "conv_influence": 1.0}]},
+    {"residual_adds": [{"channels": 8, "influence": [1.0], "conv_influence": 1.0}]},
+    {"input_size": "64x96"},
+    {"op_types": "Conv"},
+])
+def test_a_malformed_report_is_a_value_error(broken):
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        from_layout({**LAYOUT, **broken})
