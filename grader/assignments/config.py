@@ -25,16 +25,24 @@ class TimeLimits:
     load_seconds: float = _key(900.0, "running the whole notebook or module in the sandbox")
     cell_seconds: float = _key(600.0, "one notebook cell")
     call_seconds: float = _key(180.0, "the most any one test call may take")
+    submission_seconds: float = _key(3600.0, "the ceiling on one submission's whole grading in the sandbox, "
+                                             "restarts included; calls left when it is reached fail with the reason")
+    restarts: int = _key(3, "fresh sandboxes one grading may start after a crash or a hang; then the calls "
+                            "left fail with the reason")
 
 
 @dataclass(frozen=True)
 class Heldout:
-    """The hidden held-out set: images go into the sandbox, masks never leave the grader."""
+    """The hidden held-out set: images go into the sandbox, masks never leave the grader. Synthetic
+    images are drawn from the assignment's secret (`hidden/secret`), or read from `folder`."""
 
-    seed: int = _key(0, "hidden seed of the synthetic held-out images (never in the release)")
-    count: int = _key(6, "held-out images")
+    folder: str = _key("", "a folder of real held-out data (images/NAME.png, masks/NAME.png), relative to this "
+                           "file; empty: synthetic images drawn from the assignment's secret")
+    count: int = _key(6, "synthetic held-out images")
     sizes: tuple[tuple[int, int], ...] = _key(((256, 256), (224, 320), (250, 270)),
-                                              "(height, width) cycled over the images; some not multiples of 32")
+                                              "(height, width) cycled over the synthetic images; some not "
+                                              "multiples of 32")
+    classes: int = _key(3, "classes in the masks: labels 0 to classes - 1")
     reference_dice: float = _key(0.85, "the reference solution's mean foreground Dice on this set")
     reference_class_dice: tuple[float, ...] = _key((), "the reference's Dice per class (background, cytoplasm, "
                                                        "nucleus), shown beside the student's in reports")
@@ -103,7 +111,12 @@ class Assignment:
 
 
 def _values(cls, raw: dict, where: str, path: Path) -> dict:
-    known = {f.name: f for f in fields(cls) if f.name != "folder"}
+    known = {f.name: f for f in fields(cls) if not (cls is Assignment and f.name == "folder")}
+    if cls is Heldout and "seed" in raw:
+        raise AssignmentError(f"{path}: heldout.seed is not a setting: anyone could regenerate the held-out "
+                              "masks from a seed in this file. Delete the line; the held-out set is drawn from a secret that "
+                              "grader assign (or the first grading) writes to hidden/secret, or set heldout.folder "
+                              "to a folder of real images and masks")
     unknown = set(raw) - set(known)
     if unknown:
         raise AssignmentError(f"{path}: unknown key {where}{sorted(unknown)[0]}; valid keys: {', '.join(known)}")
@@ -139,10 +152,14 @@ def _release_time(text: str) -> datetime:
 
 
 def fingerprint(assignment: Assignment) -> str:
-    """A hash of `assignment.toml` and the suite's files: a grade is current while it is unchanged."""
+    """A hash of `assignment.toml`, the suite's files and the secret's digest: a grade is current
+    while they are unchanged (a new secret means a new held-out set and new drawn cases)."""
+    from grader.assignments.secret import secret_digest
+
     digest = hashlib.sha256()
     for path in [assignment.folder / "assignment.toml", *sorted(assignment.suite_dir.glob("*.py"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(b"secret\0" + secret_digest(assignment).encode())
     return digest.hexdigest()[:16]
 
 
@@ -165,6 +182,17 @@ def check_suite(assignment: Assignment, tests: list) -> None:
                                   f"add up to {total:g}")
 
 
+def _check_heldout(spec: Heldout, folder: Path, path: Path) -> None:
+    if spec.folder and not (folder / spec.folder).is_dir():
+        raise AssignmentError(f"{path}: heldout.folder {spec.folder!r} is not a folder (it is read relative to "
+                              f"{folder}; the layout is images/NAME.png and masks/NAME.png)")
+    if spec.count < 1 or not spec.sizes or any(len(s) != 2 or min(s) < 1 for s in spec.sizes):
+        raise AssignmentError(f"{path}: heldout.count must be at least 1 and heldout.sizes a list of "
+                              "[height, width] pairs")
+    if spec.classes < 2:
+        raise AssignmentError(f"{path}: heldout.classes must be at least 2, not {spec.classes}")
+
+
 def load_assignment(folder: Path) -> Assignment:
     """Read and validate `folder/assignment.toml`."""
     folder = Path(folder)
@@ -183,6 +211,7 @@ def load_assignment(folder: Path) -> Assignment:
     except ValueError as err:
         raise AssignmentError(f"{path}: results_release must be an ISO date such as 2026-12-18 or "
                               f"2026-12-18T17:00+01:00, not {assignment.results_release!r}") from err
+    _check_heldout(assignment.heldout, folder, path)
     if not assignment.suite_dir.is_dir():
         raise AssignmentError(f"{path}: the suite folder {assignment.suite_dir} does not exist")
     return assignment

@@ -1,6 +1,7 @@
 """`grader assign`: the student release. Solutions between `# BEGIN SOLUTION` and `# END SOLUTION`
 become stubs that raise `NotImplementedError`; public tests and public data are copied; hidden
-tests, the hidden seed and every solution line stay behind."""
+tests, the held-out table, the `hidden/` folder (the assignment's secret and held-out set) and
+every solution line stay behind."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import jinja2
 import nbformat
 
 from grader.assignments.config import Assignment, AssignmentError
+from grader.assignments.secret import ensure_secret
 from grader.fileio import write_text_atomic
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -70,7 +72,7 @@ def release_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def _public_toml(assignment: Assignment) -> str:
-    """What a student's copy needs: no held-out table, so no hidden seed."""
+    """What a student's copy needs: no held-out table."""
     lines = [f'name = "{assignment.name}"', f'title = "{assignment.title}"', f'version = "{assignment.version}"',
              f'notebook = "{assignment.notebook}"', 'suite = "tests"',
              f'results_release = "{assignment.results_release}"',
@@ -131,13 +133,15 @@ def _write_student_files(assignment: Assignment, folder: Path) -> None:
 
 
 def write_release(assignment: Assignment, out: Path) -> Path:
-    """Write the release into `out` (which must not exist or be empty), all at once."""
+    """Write the release into `out` (which must not exist or be empty), all at once. Draws the
+    assignment's secret first, if it has none yet, so grading never races to draw it."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise AssignmentError(f"{out} is not empty; remove it or choose another --out")
     master_path = assignment.folder / assignment.notebook
     if not master_path.is_file():
         raise AssignmentError(f"{master_path}: the master notebook named in assignment.toml does not exist")
+    ensure_secret(assignment)
     staging = Path(tempfile.mkdtemp(prefix=".release-", dir=out.parent if out.parent.exists() else None))
     try:
         nbformat.write(release_notebook(nbformat.read(master_path, as_version=4)), staging / assignment.notebook)

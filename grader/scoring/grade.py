@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import secrets
 import tempfile
 import time
 from dataclasses import replace
@@ -10,10 +10,15 @@ from pathlib import Path
 
 from grader.execution import Budget, SessionReport, SubmissionError, run_calls, stage
 from grader.execution.calls import Call
+from grader.fileio import remove_tree
 from grader.sandbox import Sandbox
 from grader.scoring.extras import read_extras
 from grader.scoring.results import GradeResult, TestResult
-from grader.suites.base import Answers, Failure, Partial, Test
+from grader.suites.base import Answers, Failure, Partial, Test, instantiate
+
+
+MAX_MESSAGE = 2000
+MAX_SUMMARY_EVENTS = 20
 
 
 def _calls_of(tests: list[Test]) -> list[Call]:
@@ -28,10 +33,9 @@ def _calls_of(tests: list[Test]) -> list[Call]:
 
 def _first_load_problem(report: SessionReport) -> str:
     for event in report.load_events:
-        if event.get("kind") in ("error", "timeout", "dead_kernel"):
-            where = event.get("where") or f"cell {event.get('cell')}"
-            what = f"{event.get('ename')}: {str(event.get('evalue'))[:150]}" if event.get("ename") else event["kind"]
-            return f"{where} raised {what}" if event["kind"] == "error" else f"{where}: {what}"
+        if event.kind in ("error", "timeout", "dead_kernel"):
+            what = f"{event.ename}: {event.evalue[:150]}" if event.ename else event.kind
+            return f"{event.place} raised {what}" if event.kind == "error" else f"{event.place}: {what}"
     return ""
 
 
@@ -41,14 +45,14 @@ def _verdict(test: Test, report: SessionReport) -> TestResult:
     try:
         verdict = test.check(answers)
     except Failure as failure:
-        return _result(test, 0.0, f"{failure}{hint}", answers.kept)
+        return _result(test, 0.0, f"{_bounded(str(failure))}{hint}", answers.kept)
     except Exception as err:  # the answer had a shape or type the check could not handle
         return _result(test, 0.0, f"your code returned something this test could not check "
                                   f"({type(err).__name__}: {str(err)[:200]}); compare it with the specification",
                        answers.kept)
     if isinstance(verdict, Partial) and verdict.fraction < 1:
-        return _result(test, max(0.0, verdict.fraction), f"{verdict.message}{hint}", answers.kept)
-    return _result(test, 1.0, verdict.message if isinstance(verdict, Partial) else "", answers.kept)
+        return _result(test, max(0.0, verdict.fraction), f"{_bounded(verdict.message)}{hint}", answers.kept)
+    return _result(test, 1.0, _bounded(verdict.message) if isinstance(verdict, Partial) else "", answers.kept)
 
 
 def _result(test: Test, fraction: float, message: str, kept: dict | None = None) -> TestResult:
@@ -57,23 +61,33 @@ def _result(test: Test, fraction: float, message: str, kept: dict | None = None)
                       dict(kept or {}))
 
 
+def _bounded(message: str) -> str:
+    """At most MAX_MESSAGE characters: a message quotes what the submission returned, which it controls."""
+    return message if len(message) <= MAX_MESSAGE else f"{message[:MAX_MESSAGE - 40]} … [{len(message)} characters in all]"
+
+
 def _load_summary(report: SessionReport) -> str:
     lines = [f"Graded in: {report.sandbox}."]
-    for event in report.load_events:
-        kind, cell = event.get("kind"), event.get("cell", event.get("where", ""))
-        if kind == "error":
-            lines.append(f"Cell {cell} raised {event.get('ename')}: {str(event.get('evalue'))[:200]}")
-        elif kind == "timeout":
-            lines.append(f"Cell {cell} ran past the per-cell time limit and was interrupted.")
-        elif kind == "skipped":
-            lines.append(f"Cell {cell} skipped: {event.get('reason')}.")
+    for event in report.load_events[:MAX_SUMMARY_EVENTS]:
+        if event.kind == "error":
+            lines.append(f"{_upper_first(event.place)} raised {event.ename}: {event.evalue[:200]}")
+        elif event.kind == "timeout":
+            lines.append(f"{_upper_first(event.place)} ran past the per-cell time limit and was interrupted.")
+        elif event.kind == "skipped":
+            lines.append(f"{_upper_first(event.place)} skipped: {event.reason}.")
+    if report.ceiling_reached:
+        lines.append("The submission used up its whole time allowance; the calls left were not run.")
     return "\n".join(lines)
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _problem(report: SessionReport) -> str:
     """How the summary lists a submission that did not run through: a load-time error or timeout."""
-    kinds = {event.get("kind") for event in report.load_events}
-    if "timeout" in kinds or any(run.killed_reason == "timeout" for run in report.runs):
+    kinds = {event.kind for event in report.load_events}
+    if "timeout" in kinds or report.ceiling_reached or any(run.killed_reason == "timeout" for run in report.runs):
         return "timed out"
     return "crashed" if kinds & {"error", "dead_kernel"} else ""
 
@@ -87,20 +101,47 @@ def ungraded(tests: list[Test], reason: str, sandbox: str = "") -> GradeResult:
     return GradeResult(_all_failed(tests, f"Not graded: {reason}"), 0.0, reason, sandbox, "not graded")
 
 
+def _timings(staging: float, report: SessionReport, calls: list[Call],
+             checks: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """Where a grading's time went: staging, each sandbox's start and load, the calls by function (on
+    the host's clock), and the checks by tag (the verifier's runs happen inside the checks)."""
+    by_function: dict[str, float] = {}
+    for c in calls:
+        outcome = report.outcomes.get(c.id)
+        key = f"call {c.function or c.kind}" if c.kind == "call" else f"call {c.kind}"
+        by_function[key] = by_function.get(key, 0.0) + (outcome.seconds if outcome else 0.0)
+    rows = [("staging", staging), (f"sandbox start and load ({len(report.runs)} run(s))", sum(report.load_seconds))]
+    rows += sorted(by_function.items(), key=lambda kv: -kv[1])
+    rows += [(f"checks {tag}", seconds) for tag, seconds in sorted(checks.items(), key=lambda kv: -kv[1])]
+    return tuple((name, round(seconds, 3)) for name, seconds in rows)
+
+
 def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budget: Budget = Budget(),
-                     work_dir: Path | None = None) -> GradeResult:
-    """Every test gets a result, whatever the submission does; nothing here runs student code."""
+                     work_dir: Path | None = None, seed: int | None = None) -> GradeResult:
+    """Every test gets a result, whatever the submission does; nothing here runs student code.
+    Drawn tests draw their cases from `seed` (a fresh random one when None), recorded in the result."""
     start = time.monotonic()
+    seed = secrets.randbits(53) if seed is None else seed
+    tests = instantiate(list(tests), seed)
     scratch_root = Path(tempfile.mkdtemp(prefix="grader-stage-", dir=work_dir))
     try:
         try:
             staged = stage(Path(submission), scratch_root / "submission")
         except SubmissionError as err:
-            return replace(ungraded(tests, str(err), sandbox.name), execution_time=time.monotonic() - start)
+            return replace(ungraded(tests, str(err), sandbox.name), execution_time=time.monotonic() - start,
+                           seed=seed)
         extras = read_extras(staged.scratch, staged.entry)  # before student code can change the copy
-        report = run_calls(staged, _calls_of(tests), sandbox, budget, work_dir)
-        results = tuple(_verdict(t, report) for t in tests)
-        return GradeResult(results, time.monotonic() - start, _load_summary(report), sandbox.name,
-                           _problem(report), extras)
+        staged_at = time.monotonic()
+        calls = _calls_of(tests)
+        report = run_calls(staged, calls, sandbox, budget, work_dir)
+        checks: dict[str, float] = {}
+        results = []
+        for test in tests:
+            began = time.monotonic()
+            results.append(_verdict(test, report))
+            checks[test.tag] = checks.get(test.tag, 0.0) + time.monotonic() - began
+        timings = _timings(staged_at - start, report, calls, checks)
+        return GradeResult(tuple(results), time.monotonic() - start, _load_summary(report), sandbox.name,
+                           _problem(report), extras, seed=seed, timings=timings)
     finally:
-        shutil.rmtree(scratch_root, ignore_errors=True)
+        remove_tree(scratch_root)

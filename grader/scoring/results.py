@@ -1,4 +1,8 @@
-"""Per-test results and Gradescope's results.json (CONTRACT.md), written atomically."""
+"""Per-test results and Gradescope's results.json (CONTRACT.md), written atomically.
+
+Beyond Gradescope's keys, results.json carries `schema_version`, `sandbox`, `problem` and, where
+the grading drew test cases, `seed`: the integer they were drawn from, so a grading can be
+reproduced (`grader.suites.instantiate(tests, seed)`) and a regrade checked to be identical."""
 
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ class GradeResult:
     sandbox: str
     problem: str = ""  # "", or why the submission did not run through: PROBLEMS
     extras: Extras = field(default_factory=Extras, compare=False)
+    seed: int | None = None  # what the drawn test cases were drawn from
+    timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)  # seconds per stage, for benchmarks
 
     @property
     def score(self) -> float:
@@ -56,18 +62,30 @@ def to_gradescope(result: GradeResult) -> dict:
     for t in result.tests:
         tests.append({"number": t.number, "name": t.name, "score": t.score, "max_score": t.max_score,
                       "status": t.status, "output": t.output, "visibility": t.visibility, "tags": list(t.tags)})
-    return {"schema_version": SCHEMA_VERSION, "score": result.score, "max_score": result.max_score,
+    data = {"schema_version": SCHEMA_VERSION, "score": result.score, "max_score": result.max_score,
             "execution_time": round(result.execution_time, 3), "output": result.output,
-            "sandbox": result.sandbox, "problem": result.problem, "tests": tests}
+            "sandbox": result.sandbox, "problem": result.problem}
+    if result.seed is not None:
+        data["seed"] = result.seed
+    return {**data, "tests": tests}
+
+
+class ResultsVersionError(ValueError):
+    """A stored results.json of a schema version this grader does not read."""
 
 
 def from_gradescope(data: dict, extras: Extras = Extras(), kept: dict[str, dict] | None = None) -> GradeResult:
     """The inverse of `to_gradescope`, with the extras and kept values stored beside it."""
+    if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise ResultsVersionError(f"a stored results.json has schema version {data.get('schema_version')!r}; this "
+                                  f"grader reads version {SCHEMA_VERSION}. Use the grader that wrote it, or grade "
+                                  "again with --regrade")
     kept = kept or {}
     tests = tuple(TestResult(t["number"], t["name"], t["score"], t["max_score"], t["status"], t["output"],
                              t["visibility"], tuple(t["tags"]), kept.get(t["number"], {})) for t in data["tests"])
+    seed = data.get("seed")
     return GradeResult(tests, data["execution_time"], data["output"], data.get("sandbox", ""),
-                       data.get("problem", ""), extras)
+                       data.get("problem", ""), extras, seed if isinstance(seed, int) else None)
 
 
 RESULTS_JSON = "results.json"

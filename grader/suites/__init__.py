@@ -1,9 +1,12 @@
 """Test suites: each test names the calls it needs from a submission and checks their outcomes in
 the grader's process, where the submission cannot reach the assertions or expected values.
 
-Public surface: `Test`, `Failure`, `Partial`, `Answers`, `register`, `load_suite`, `TAGS`.
+Public surface: `Test`, `Failure`, `Partial`, `Answers`, `register`, `register_drawn`, `Drawn`,
+`instantiate`, `load_suite`, `TAGS`.
 """
 
-from grader.suites.base import TAGS, Answers, Failure, Partial, Test, load_suite, register
+from grader.suites.base import (TAGS, Answers, Drawn, Failure, Partial, Test, instantiate, load_suite, register,
+                                register_drawn)
 
-__all__ = ["Test", "Failure", "Partial", "Answers", "register", "load_suite", "TAGS"]
+__all__ = ["Test", "Failure", "Partial", "Answers", "register", "register_drawn", "Drawn", "instantiate",
+           "load_suite", "TAGS"]

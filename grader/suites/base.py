@@ -1,12 +1,16 @@
-"""The shape of a test, and loading a suite folder of them."""
+"""The shape of a test, loading a suite folder of them, and drawing the cases of tests whose
+inputs are drawn afresh at each grading."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from grader.execution.calls import Call, CallOutcome
 
@@ -71,6 +75,7 @@ class Test:
     check: Callable[[Answers], "Partial | None"]
     visibility: str = "visible"
     hint: str = ""
+    draw: Callable[[np.random.Generator], Drawn] | None = None  # cases drawn at grading time
 
     def __post_init__(self) -> None:
         if self.tag not in TAGS:
@@ -88,6 +93,56 @@ def register(registry: list[Test], *, id: str, name: str, points: float, tag: st
     return add
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """What a drawn test's `draw(rng)` returns: the calls made from its cases, and the check of
+    their answers (which knows the cases, so it can compute the expected values)."""
+
+    calls: tuple[Call, ...]
+    check: Callable[[Answers], "Partial | None"]
+
+
+PREVIEW_SEED = 0  # the cases a drawn test shows before `instantiate`; never the ones graded
+
+
+def register_drawn(registry: list[Test], *, id: str, name: str, points: float, tag: str, visibility: str = "visible",
+                   hint: str = "") -> Callable[[Callable[[np.random.Generator], Drawn]], Callable]:
+    """Decorator: add a test whose cases the decorated `draw(rng) -> Drawn` makes afresh for each
+    grading (`instantiate`). Until then it holds preview cases, so its calls can be listed."""
+    def add(draw: Callable[[np.random.Generator], Drawn]) -> Callable[[np.random.Generator], Drawn]:
+        preview = draw(case_rng(PREVIEW_SEED, id))
+        registry.append(Test(id, name, points, tag, tuple(preview.calls), preview.check, visibility, hint, draw))
+        return draw
+    return add
+
+
+def case_rng(seed: int, test_id: str) -> np.random.Generator:
+    """The generator a test draws its cases from: one stream per test, so a grading of some tests
+    (`--tag`, a selective regrade) draws the same cases for them as a grading of all."""
+    return np.random.default_rng([int(seed), zlib.crc32(test_id.encode())])
+
+
+def instantiate(tests: list[Test], seed: int) -> list[Test]:
+    """The tests with every drawn test's cases drawn from `seed`; other tests unchanged."""
+    out = []
+    for test in tests:
+        if test.draw is None:
+            out.append(test)
+            continue
+        drawn = test.draw(case_rng(seed, test.id))
+        out.append(replace(test, calls=tuple(drawn.calls), check=drawn.check))
+    _check_call_ids(out, "the drawn cases")
+    return out
+
+
+def _check_call_ids(tests: list[Test], where: object) -> None:
+    call_ids: dict[str, Call] = {}
+    for test in tests:
+        for c in test.calls:
+            if call_ids.setdefault(c.id, c) is not c:
+                raise SuiteError(f"{where}: call id {c.id} is defined twice; share the Call object instead")
+
+
 def load_suite(folder: Path, context: Any = None, hidden: bool = True) -> list[Test]:
     """The tests of the `test_*.py` files in `folder` (and, with `hidden`, of `hidden_*.py`), in
     file order: each file's `TESTS` list, or what its `build_tests(context)` returns (for tests
@@ -103,12 +158,9 @@ def load_suite(folder: Path, context: Any = None, hidden: bool = True) -> list[T
         builder = getattr(module, "build_tests", None)
         tests.extend(builder(context) if builder is not None else getattr(module, "TESTS", []))
     seen: set[str] = set()
-    call_ids: dict[str, Call] = {}
     for test in tests:
         if test.id in seen:
             raise SuiteError(f"{folder}: test id {test.id} is used twice")
         seen.add(test.id)
-        for c in test.calls:
-            if call_ids.setdefault(c.id, c) is not c:
-                raise SuiteError(f"{folder}: call id {c.id} is defined twice; share the Call object instead")
+    _check_call_ids(tests, folder)
     return tests

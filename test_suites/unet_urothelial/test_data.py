@@ -52,6 +52,24 @@ def drawn_pattern():
 SEEDS = list(range(12))
 
 
+def _keeps_the_content(out_image, out_mask, seed):
+    """A geometric transform keeps the image's size (or swaps its sides) and most of what it shows:
+    each class keeps at least half of its pixels, and the image is not blank."""
+    image, mask = drawn_pattern()
+    if out_mask.shape not in (mask.shape, mask.shape[::-1]) or out_image.shape[0] != image.shape[0]:
+        raise Failure(f"augment turned a {image.shape} image into {out_image.shape} (seed {seed}): a flip, turn or "
+                      "shift keeps the size (a quarter turn swaps height and width)")
+    if not np.isfinite(out_image).all():
+        raise Failure(f"the augmented image holds NaN or infinite values (seed {seed})")
+    for label in (1, 2):
+        if (out_mask == label).sum() < 0.5 * (mask == label).sum():
+            raise Failure(f"after augmentation, class {label} covers far fewer pixels than before (seed {seed}): "
+                          "the transform should move the content, not erase it")
+    if np.abs(out_image[2] - 0.25).mean() > 0.15:
+        raise Failure(f"the augmented image no longer looks like the input (seed {seed}): apply the transform "
+                      "to the image's pixels, keeping its values")
+
+
 def build_tests(assignment):
     tests = []
     root = Path(assignment.hidden_dir) / "suite-data" / "load_split"
@@ -70,6 +88,8 @@ def build_tests(assignment):
             problems.append(f"images have shape {got_images.shape}, expected {images.shape} (N, 3, H, W)")
         if got_images.dtype != np.float32:
             problems.append(f"images are {got_images.dtype}, expected float32")
+        elif not np.isfinite(got_images).all():
+            problems.append("images hold NaN or infinite values; every pixel should be a number in [0, 1]")
         elif got_images.size and (got_images.min() < 0 or got_images.max() > 1):
             problems.append(f"image values span [{got_images.min():.3g}, {got_images.max():.3g}], expected [0, 1]")
         if got_masks.shape != masks.shape:
@@ -101,6 +121,8 @@ def build_tests(assignment):
             if not isinstance(value, tuple) or len(value) != 2:
                 raise Failure(f"augment returned {type(value).__name__}; expected a tuple (image, mask)")
             pairs.append((np.asarray(value[0]), np.asarray(value[1])))
+            if pairs[-1][0].ndim == 3 and pairs[-1][0].shape[1:] == pairs[-1][1].shape:
+                _keeps_the_content(*pairs[-1], s)
         return pairs
 
     @register(tests, id="data.augment_keeps_alignment", name="augment: image and mask move together", points=3,
@@ -111,6 +133,7 @@ def build_tests(assignment):
             if out_image.shape[1:] != out_mask.shape or out_image.ndim != 3:
                 raise Failure(f"augment returned image {out_image.shape} and mask {out_mask.shape}; "
                               "expected (C, H, W) and (H, W) of the same size")
+
             carried = np.rint(out_image[0] * 2).astype(np.int64)
             agreement = float((carried == out_mask).mean())
             if agreement < 0.97:

@@ -1,10 +1,12 @@
-"""Dice, IoU and pixel accuracy against values computed here, on hand-made cases."""
+"""Dice, IoU and pixel accuracy against values computed here: on hand-made and hypothesis-drawn
+cases that every grading shares, and on label arrays drawn afresh for each grading (from a seed
+only the grader knows), so answers cannot be looked up."""
 
 import numpy as np
 
 from grader.execution import call
 from grader.scoring.segmentation import per_class
-from grader.suites import Failure, register
+from grader.suites import Drawn, Failure, register, register_drawn
 
 TESTS = []
 
@@ -32,7 +34,7 @@ def _check_vector(value, expected, what):
 dice_table = call("m.dice_table", "dice_per_class", PRED, TARGET, 3, timeout=30)
 
 
-@register(TESTS, id="metrics.dice_hand_table", name="Dice per class on a hand-made case", points=2, tag="metrics",
+@register(TESTS, id="metrics.dice_hand_table", name="Dice per class on a hand-made case", points=1, tag="metrics",
           calls=[dice_table], hint="Dice is 2|P∩T| / (|P| + |T|), computed separately for each class.")
 def _dice_table(answers):
     _check_vector(answers.value("m.dice_table", "dice_per_class"), _expected(PRED, TARGET, 3),
@@ -55,7 +57,7 @@ def _dice_empty(answers):
 iou_table = call("m.iou_table", "iou_per_class", PRED, TARGET, 3, timeout=30)
 
 
-@register(TESTS, id="metrics.iou_hand_table", name="IoU per class on a hand-made case", points=2, tag="metrics",
+@register(TESTS, id="metrics.iou_hand_table", name="IoU per class on a hand-made case", points=1, tag="metrics",
           calls=[iou_table], hint="IoU is |P∩T| / |P∪T|; the union counts shared pixels once.")
 def _iou_table(answers):
     _check_vector(answers.value("m.iou_table", "iou_per_class"), _expected(PRED, TARGET, 3, iou=True),
@@ -69,7 +71,7 @@ accuracy = call("m.accuracy", "pixel_accuracy", PRED, TARGET, timeout=30)
           calls=[accuracy], hint="The fraction of all pixels whose predicted label equals the target label.")
 def _accuracy(answers):
     value = answers.value("m.accuracy", "pixel_accuracy")
-    if not isinstance(value, float) or abs(value - 5 / 8) > 1e-9:
+    if not isinstance(value, float) or not abs(value - 5 / 8) <= 1e-9:  # a NaN fails too
         raise Failure(f"pixel_accuracy returned {value!r} on a small hand-made case; expected the fraction of "
                       "matching pixels as a Python float")
 
@@ -92,7 +94,7 @@ edge_calls = {(name, metric): call(f"m.{metric}_{name}", metric, pred, target, 3
 
 
 @register(TESTS, id="metrics.edge_cases", name="Dice and IoU: perfect, disjoint, single-pixel and batched masks",
-          points=2, tag="metrics", calls=list(edge_calls.values()),
+          points=1, tag="metrics", calls=list(edge_calls.values()),
           hint="Count over every element of the arrays, whatever their number of dimensions; a class missing "
                "from both arrays is nan, a class missing from one of them scores 0.")
 def _edge_cases(answers):
@@ -132,7 +134,7 @@ random_calls = [(call(f"m.rand{i}_dice", "dice_per_class", p, t, k, timeout=30),
                  call(f"m.rand{i}_acc", "pixel_accuracy", p, t, timeout=30)) for i, (p, t, k) in enumerate(RANDOM)]
 
 
-@register(TESTS, id="metrics.random_cases", name="Dice, IoU and accuracy on random label arrays", points=2,
+@register(TESTS, id="metrics.random_cases", name="Dice, IoU and accuracy on random label arrays", points=1,
           tag="metrics", calls=[c for triple in random_calls for c in triple],
           hint="These arrays have 1 to 3 dimensions and 2 to 5 classes; nothing about them should be assumed.")
 def _random(answers):
@@ -141,5 +143,70 @@ def _random(answers):
         _check_vector(answers.value(dice.id, "dice_per_class"), per_class(p, t, k), f"dice_per_class {where}")
         _check_vector(answers.value(iou.id, "iou_per_class"), per_class(p, t, k, iou=True), f"iou_per_class {where}")
         value = answers.value(acc.id, "pixel_accuracy")
-        if not isinstance(value, float) or abs(value - float((p == t).mean())) > 1e-9:
+        if not isinstance(value, float) or not abs(value - float((p == t).mean())) <= 1e-9:
             raise Failure(f"pixel_accuracy {where} returned {value!r}")
+
+
+def _draw_labels(rng, count=12):
+    """Label arrays of 1 to 4 dimensions and 2 to 6 classes, the prediction agreeing with the target
+    on a random share of elements. Every fourth case lacks a class in both arrays, the next ones a
+    class in the prediction only and in the target only; the fourth is left to chance."""
+    cases = []
+    for i in range(count):
+        k = int(rng.integers(2, 7))
+        ndim = int(rng.integers(1, 5))
+        shape = tuple(int(side) for side in rng.integers(1, (48, 24, 10, 6)[ndim - 1] + 1, ndim))
+        in_target, in_pred = rng.random(k) < 0.8, rng.random(k) < 0.8
+        missing, kept = rng.choice(k, 2, replace=False)
+        in_target[kept] = in_pred[kept] = True
+        if i % 4 in (0, 2):
+            in_target[missing] = False
+        if i % 4 in (0, 1):
+            in_pred[missing] = False
+        target = rng.choice(np.flatnonzero(in_target), size=shape)
+        noise = rng.choice(np.flatnonzero(in_pred), size=shape)
+        agree = rng.random(shape) < rng.uniform(0, 0.95)
+        pred = np.where(agree & in_pred[target], target, noise)
+        cases.append((pred.astype(np.int64), target.astype(np.int64), k))
+    return cases
+
+
+def _drawn_metric(rng, metric):
+    cases = _draw_labels(rng)
+    calls = [call(f"m.drawn_{metric}{i}", metric, p, t, *([k] if metric != "pixel_accuracy" else []), timeout=30)
+             for i, (p, t, k) in enumerate(cases)]
+
+    def check(answers):
+        for (p, t, k), c in zip(cases, calls):
+            where = f"for label arrays of shape {p.shape} with {k} classes"
+            value = answers.value(c.id, metric)
+            if metric == "pixel_accuracy":
+                if not isinstance(value, float) or not abs(value - float((p == t).mean())) <= 1e-9:
+                    raise Failure(f"pixel_accuracy {where} returned {value!r}, which is not the fraction of "
+                                  "matching elements as a Python float")
+            else:
+                _check_vector(value, per_class(p, t, k, iou=metric == "iou_per_class"), f"{metric} {where}")
+
+    return Drawn(tuple(calls), check)
+
+
+DRAWN_HINT = ("These label arrays are drawn afresh for every grading: 1 to 4 dimensions, 2 to 6 classes, some "
+              "classes missing from one array or both. Compute the answer from the arrays you are given.")
+
+
+@register_drawn(TESTS, id="metrics.drawn_dice", name="Dice per class on label arrays drawn for this grading",
+                points=1.5, tag="metrics", hint=DRAWN_HINT)
+def _drawn_dice(rng):
+    return _drawn_metric(rng, "dice_per_class")
+
+
+@register_drawn(TESTS, id="metrics.drawn_iou", name="IoU per class on label arrays drawn for this grading",
+                points=1.5, tag="metrics", hint=DRAWN_HINT)
+def _drawn_iou(rng):
+    return _drawn_metric(rng, "iou_per_class")
+
+
+@register_drawn(TESTS, id="metrics.drawn_accuracy", name="Pixel accuracy on label arrays drawn for this grading",
+                points=1, tag="metrics", hint=DRAWN_HINT)
+def _drawn_accuracy(rng):
+    return _drawn_metric(rng, "pixel_accuracy")

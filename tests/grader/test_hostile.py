@@ -3,11 +3,13 @@ contained, the host is unchanged, and results.json is complete with the right fa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
 import socket
 import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -220,3 +222,131 @@ def test_a_notebook_kernel_that_kills_its_parent_costs_only_that_test(tmp_path, 
     results = grade(tmp_path / "student.ipynb", metric_tests, tmp_path / "out")
     assert statuses(results) == failing(metric_tests, "pixel_accuracy")
     assert "SIGKILL" in output_of(results, "metrics.pixel_accuracy")
+
+
+def test_a_hang_is_timed_on_the_hosts_clock_whatever_the_submission_deletes(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "hides_its_hang"), metric_tests, tmp_path / "out")
+    assert statuses(results) == failing(metric_tests, "pixel_accuracy")
+    assert "did not finish within its time limit of 4 s" in output_of(results, "metrics.pixel_accuracy")
+    assert results["execution_time"] < 60
+
+
+def test_restarts_are_bounded_and_the_calls_left_say_why(tmp_path):
+    staged = stage(make_submission(tmp_path / "s", "crashes_every_function"), tmp_path / "scratch")
+    calls = [call(f"c{i}", f"f{i}") for i in range(12)]
+    start = time.monotonic()
+    report = run_calls(staged, calls, BubblewrapSandbox(), FAST)
+    assert len(report.runs) == FAST.max_restarts + 1
+    crashed = [c.id for c in calls if report.outcomes[c.id].status == "crashed"]
+    assert crashed == [f"c{i}" for i in range(FAST.max_restarts + 1)]
+    rest = report.outcomes["c11"]
+    assert rest.status == "not_run" and f"had to be started {FAST.max_restarts + 1} times" in rest.reason
+    assert time.monotonic() - start < 60
+
+
+def test_a_per_submission_ceiling_bounds_every_call_together(tmp_path):
+    staged = stage(make_submission(tmp_path / "s", "slow_in_every_call"), tmp_path / "scratch")
+    calls = [call(f"s{i}", "slow", i) for i in range(20)]
+    budget = dataclasses.replace(FAST, submission_seconds=12)
+    start = time.monotonic()
+    report = run_calls(staged, calls, BubblewrapSandbox(), budget)
+    assert time.monotonic() - start < 12 + 5
+    assert report.ceiling_reached
+    answered = [c.id for c in calls if report.outcomes[c.id].ok]
+    assert 1 <= len(answered) <= 5
+    assert "used up its whole time allowance of 12 s" in report.outcomes["s19"].reason
+
+
+def test_answers_forged_on_the_channel_cost_only_the_forging_function(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "forges_answers_on_the_channel"), metric_tests, tmp_path / "out")
+    assert statuses(results) == failing(metric_tests, "iou_per_class")
+    assert "could not be read back safely" in output_of(results, "metrics.iou_hand_table")
+
+
+@pytest.mark.parametrize("text,why", [
+    ('{"cells": ' + "[" * 200_000 + "]" * 200_000 + ', "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+     "its JSON nests too deeply"),
+    (b'{"cells": [], "metadata": {"k": "\xff\xfe"}, "nbformat": 4, "nbformat_minor": 5}', "it is not UTF-8 text"),
+    ('{"cells": 7, "metadata": [], "nbformat": "four"}', "not a valid notebook"),
+])
+def test_a_malformed_notebook_gets_a_complete_result_with_the_reason(tmp_path, metric_tests, text, why):
+    notebook = tmp_path / "student.ipynb"
+    notebook.write_bytes(text if isinstance(text, bytes) else text.encode())
+    results = grade(notebook, metric_tests, tmp_path / "out")
+    assert results["problem"] == "not graded"
+    assert [t["number"] for t in results["tests"]] == [t.id for t in metric_tests]
+    assert all(why in t["output"] for t in results["tests"])
+
+
+def test_special_files_in_a_submission_folder_are_not_read(tmp_path, metric_tests, all_pass):
+    folder = make_submission(tmp_path / "s", "passes_all")
+    os.mkfifo(folder / "blocks_a_reader")
+    results = grade(folder, metric_tests, tmp_path / "out")
+    assert statuses(results) == all_pass
+
+
+def test_an_answer_may_name_only_its_own_files(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "names_one_big_array_in_every_answer"), metric_tests,
+                    tmp_path / "out")
+    outputs = " ".join(t["output"] for t in results["tests"])
+    assert "is not a file of this answer" in outputs
+    assert results["max_score"] == sum(t.points for t in metric_tests)
+
+
+def test_an_empty_array_file_is_a_failed_call_not_a_grader_crash(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "forges_an_empty_array_file"), metric_tests, tmp_path / "out")
+    assert statuses(results)["metrics.pixel_accuracy"] == "failed"
+    assert "is not a readable .npy array (EOFError)" in output_of(results, "metrics.pixel_accuracy")
+    assert statuses(results)["metrics.dice_hand_table"] == "passed"
+
+
+def test_a_huge_returned_value_is_quoted_only_in_part(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "returns_a_huge_message"), metric_tests, tmp_path / "out")
+    message = output_of(results, "metrics.pixel_accuracy")
+    assert len(message) < 3000 and "characters in all]" in message
+    assert (tmp_path / "out" / "results.json").stat().st_size < 100_000
+
+
+def test_the_kernel_keyring_carries_nothing_from_one_submission_to_the_next(tmp_path, metric_tests):
+    grade(make_submission(tmp_path / "writer", "leaves_a_note_in_the_keyring"), metric_tests, tmp_path / "w")
+    results = grade(make_submission(tmp_path / "reader", "reads_the_keyring"), metric_tests, tmp_path / "r")
+    message = output_of(results, "metrics.pixel_accuracy")
+    assert "found b" not in message and "nothing found (errno 1)" in message  # EPERM: the filter refuses keyctl
+
+
+def test_namespaces_mounts_and_nested_sandboxes_are_refused(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "probes_namespaces_and_mounts"), metric_tests, tmp_path / "out")
+    report = output_of(results, "metrics.pixel_accuracy")
+    assert "mounted" not in report and "uid=0" not in report
+    assert report.count("rc=0") <= 1  # at most the `keyctl` probe's shell, which finds no keyctl or is refused
+
+
+@pytest.fixture(scope="module")
+def data_tests(assignment):
+    return [t for t in load_suite(SUITE, assignment) if t.tag == "data"]
+
+
+@pytest.mark.parametrize("name,lost", [
+    ("augments_to_blank_arrays", {"data.augment_keeps_alignment", "data.augment_types_and_randomness"}),
+    ("hides_unscaled_pixels_behind_nan", {"data.load_split_shapes_dtypes", "data.load_split_order_and_labels"}),
+])
+def test_data_answers_that_only_look_right_lose_their_points(tmp_path, data_tests, name, lost):
+    results = grade(make_submission(tmp_path / "s", name), data_tests, tmp_path / "out")
+    assert {number for number, status in statuses(results).items() if status == "failed"} >= lost
+
+
+@pytest.fixture(scope="module")
+def loss_tests(assignment):
+    return [t for t in load_suite(SUITE, assignment) if t.tag == "loss"]
+
+
+def test_a_nan_accuracy_is_wrong(tmp_path, metric_tests):
+    results = grade(make_submission(tmp_path / "s", "accuracy_is_nan"), metric_tests, tmp_path / "out")
+    lost = {number for number, status in statuses(results).items() if status == "failed"}
+    assert {"metrics.pixel_accuracy", "metrics.random_cases", "metrics.drawn_accuracy"} <= lost
+
+
+@pytest.mark.parametrize("name", ["loss_is_a_constant", "patches_the_descent"])
+def test_a_loss_that_is_not_the_definition_earns_no_loss_points(tmp_path, loss_tests, name):
+    results = grade(make_submission(tmp_path / "s", name), loss_tests, tmp_path / "out")
+    assert results["score"] == 0, {t["number"]: t["status"] for t in results["tests"]}

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from grader.assignments import write_release
+from grader.assignments import read_secret, write_release
 from grader.assignments.release import BEGIN, END, SolutionMarkerError, strip_solutions
 from grader.execution import Budget
 from grader.sandbox import BubblewrapSandbox, PlainSandbox, probe
@@ -32,7 +32,7 @@ def test_master_and_release_differ_only_inside_solution_markers(assignment, rele
     assert any(BEGIN in c.source for c in master.cells)
 
 
-def test_no_solution_text_hidden_test_or_hidden_seed_leaves(assignment, release):
+def test_no_solution_text_hidden_test_or_secret_leaves(assignment, release):
     master = nbformat.read(assignment.folder / assignment.notebook, as_version=4)
     released = "\n".join(p.read_text(errors="replace") for p in release.rglob("*") if p.suffix in (".ipynb", ".py", ".toml", ".md"))
     for cell in master.cells:
@@ -41,7 +41,12 @@ def test_no_solution_text_hidden_test_or_hidden_seed_leaves(assignment, release)
                 if len(line.strip()) > 25:
                     assert line.strip() not in released, line
     assert not list(release.rglob("hidden_*"))
-    assert str(assignment.heldout.seed) not in released
+    secret = read_secret(assignment)  # writing the release drew it, if grading had not yet
+    assert secret is not None
+    for path in (p for p in release.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert secret.hex().encode() not in data and secret not in data, path
+    assert not list(release.rglob("hidden")) and not list(release.rglob("heldout*"))
     assert "[heldout]" not in (release / "assignment.toml").read_text()
     assert "seed" not in (release / "assignment.toml").read_text()
     assert sorted(p.name for p in (release / "tests").iterdir()) == sorted(
@@ -114,7 +119,7 @@ def test_the_student_readme_says_how_to_set_up_check_and_submit(assignment, rele
         assert f"| {part.title} | {part.points:g} |" in text
     for item in assignment.rubric:
         assert item.id in text
-    assert str(assignment.heldout.seed) not in text and str(assignment.heldout.reference_dice) not in text
+    assert str(assignment.heldout.reference_dice) not in text
     assert f"`{CHECK_FOLDER}/report.html`" in text and f"`{REPORT_FOLDER}` artifact" in text
     ignored = (release / ".gitignore").read_text().splitlines()
     assert f"{CHECK_FOLDER}/" in ignored and f"{REPORT_FOLDER}/" in ignored  # reports never committed
