@@ -34,4 +34,56 @@ def _umask() -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    return write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+    """`text` as UTF-8. A lone surrogate (which a submission's JSON-escaped message decodes to) is
+    written as `?` rather than failing the write, and with it a whole batch."""
+    return write_atomic(path, lambda handle: handle.write(text.encode("utf-8", "replace")))
+
+
+def remove_tree(path: Path) -> bool:
+    """Remove a folder and everything in it, however deep it nests and however long its paths grow (a
+    submission's scratch folder may hold a chain of folders made to break a recursive walk, which
+    `shutil.rmtree` is before Python 3.12). One folder is open at a time: the walk climbs back by
+    `..` and remembers only names. Best effort, like `rmtree(ignore_errors=True)`: returns whether
+    the folder is gone; never follows a link."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    names: list[str] = []  # the folders below `path` leading to `fd`
+    try:
+        while True:
+            child = _empty_but_folders(fd)
+            if child is not None:
+                os.chmod(child, 0o700, dir_fd=fd)  # a folder its owner made unreadable
+                below = os.open(child, flags, dir_fd=fd)
+                os.close(fd)
+                fd, names = below, [*names, child]
+                continue
+            if not names:
+                break
+            above = os.open("..", flags, dir_fd=fd)
+            os.close(fd)
+            fd = above
+            os.rmdir(names.pop(), dir_fd=fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
+
+
+def _empty_but_folders(fd: int) -> str | None:
+    """Unlink everything in the open folder `fd` but folders; the name of one folder left, if any."""
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                return entry.name
+            os.unlink(entry.name, dir_fd=fd)
+    return None

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import zipfile
@@ -12,7 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.batch.hashing import SubmissionHashError, submission_hash
+from grader.batch.layout import SUBMISSIONS_DIR, readable, slug, student_key
+from grader.fileio import remove_tree
 from grader.gradebook import Identity
+
+__all__ = ["BatchInputError", "Submission", "SubmissionHashError", "discover", "slug", "student_key",
+           "submission_hash", "unpack_zip"]
 
 # Canvas: lastfirst_12345_67890_notebook.ipynb, or lastfirst_LATE_12345_67890_...; the first number is
 # the Canvas user id, the second the submission id. Resubmitted files get "-1", "-2" before the extension.
@@ -40,30 +45,6 @@ class Submission:
         return self.identity.student
 
 
-def slug(text: str) -> str:
-    """A folder-safe student key."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "student"
-
-
-def submission_hash(path: Path) -> str:
-    """SHA-256 over a submission's file names and contents (links hashed as their target text)."""
-    digest = hashlib.sha256()
-    if not path.exists() and not path.is_symlink():
-        return digest.hexdigest()
-    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
-    for file in files:
-        name = file.name if file == path else str(file.relative_to(path))
-        digest.update(name.encode() + b"\0")
-        if file.is_symlink():
-            digest.update(b"link:" + os.readlink(file).encode())
-        else:
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
 def unpack_zip(archive: Path, into: Path) -> Path:
     """Extract an LMS download, refusing names that leave the folder, links, and oversized contents."""
     try:
@@ -79,7 +60,7 @@ def unpack_zip(archive: Path, into: Path) -> Path:
             if not into.is_dir():
                 into.parent.mkdir(parents=True, exist_ok=True)
                 staging = into.with_name(into.name + ".partial")
-                shutil.rmtree(staging, ignore_errors=True)
+                remove_tree(staging)
                 zf.extractall(staging)
                 staging.rename(into)
     except zipfile.BadZipFile as err:
@@ -103,22 +84,27 @@ def _gather(groups: dict[Identity, list[Path]], names: dict[Path, str], staging:
         else:
             target = folder
         partial = staging / f".{identity.student}.partial"  # rebuilt each time: the download may be newer
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_tree(partial)
         partial.mkdir(parents=True)
         for file in sorted(files):
             copy = shutil.copytree if file.is_dir() else shutil.copy2
             copy(file, partial / names[file])
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
         partial.rename(folder)
         subs.append(Submission(identity, target))
     return subs
+
+
+def _identity(key: str, name: str, lms_id: str = "") -> Identity:
+    """A student key that never takes a name the batch writes, and their name as readable text."""
+    return Identity(student_key(key), readable(name), lms_id)
 
 
 def discover(folder: Path, out: Path) -> list[Submission]:
     """Every submission in `folder` (or in a zip download), sorted by student key. LMS files are
     gathered under `out/_submissions`; `out` itself is skipped when it lies inside `folder`."""
     folder, out = Path(folder), Path(out).resolve()
-    staging = out / "_submissions"
+    staging = out / SUBMISSIONS_DIR
     if not folder.exists():
         raise BatchInputError(f"{folder}: no such folder or zip file")
     if folder.is_file():
@@ -135,20 +121,20 @@ def discover(folder: Path, out: Path) -> list[Submission]:
             continue
         moodle, canvas = MOODLE.match(entry.name), CANVAS.match(entry.name)
         if moodle and entry.is_dir():
-            identity = Identity(slug(f"{moodle['name']}_{moodle['uid']}"), moodle["name"], moodle["uid"])
+            identity = _identity(f"{moodle['name']}_{moodle['uid']}", moodle["name"], moodle["uid"])
             subs.append(Submission(identity, entry))
         elif moodle:
-            identity = Identity(slug(f"{moodle['name']}_{moodle['uid']}"), moodle["name"], moodle["uid"])
+            identity = _identity(f"{moodle['name']}_{moodle['uid']}", moodle["name"], moodle["uid"])
             groups[identity].append(entry)
             names[entry] = _original_name(moodle["file"])
         elif canvas and entry.is_file():
-            identity = Identity(slug(f"{canvas['name']}_{canvas['uid']}"), canvas["name"], canvas["uid"])
+            identity = _identity(f"{canvas['name']}_{canvas['uid']}", canvas["name"], canvas["uid"])
             groups[identity].append(entry)
             names[entry] = _original_name(canvas["file"])
         elif entry.is_dir():
-            subs.append(Submission(Identity(slug(entry.name), entry.name), entry))
+            subs.append(Submission(_identity(entry.name, entry.name), entry))
         elif entry.suffix in GRADABLE:
-            subs.append(Submission(Identity(slug(entry.stem), entry.stem), entry))
+            subs.append(Submission(_identity(entry.stem, entry.stem), entry))
     subs += _gather(groups, names, staging / "gathered")
     seen: dict[str, Submission] = {}
     for sub in subs:

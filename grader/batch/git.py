@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.batch.discover import Submission, slug
+from grader.batch.discover import Submission
+from grader.batch.hashing import MAX_DEPTH, MAX_ENTRIES
+from grader.batch.layout import SUBMISSIONS_DIR, readable, student_key
+from grader.fileio import remove_tree
 from grader.gradebook import Identity
+
+
+GIT_SECONDS = 600
 
 
 class GitSourceError(ValueError):
@@ -22,8 +28,9 @@ class GitSourceError(ValueError):
 
 @dataclass(frozen=True)
 class Repository:
-    student: str
+    student: str  # the folder-safe key
     url: str
+    name: str = ""  # as the list gives it, or the repository's name in its URL
 
 
 def read_repository_list(path: Path) -> list[Repository]:
@@ -41,7 +48,7 @@ def read_repository_list(path: Path) -> list[Repository]:
             raise GitSourceError(f"{path}, line {number}: expected `URL` or `STUDENT URL`, got {line.strip()!r}")
         url = fields[-1]
         name = fields[0] if len(fields) == 2 else re.sub(r"\.git$", "", url.rstrip("/").rsplit("/", 1)[-1])
-        repos.append(Repository(slug(name), url))
+        repos.append(Repository(student_key(name), url, name))
     if not repos:
         raise GitSourceError(f"{path}: no repositories listed")
     return repos
@@ -58,22 +65,53 @@ def parse_deadline(text: str) -> datetime:
 def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     if shutil.which("git") is None:
         raise GitSourceError("--from-git needs git installed (apt-get install git)")
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=600,
-                          env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin",
-                               "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1"})
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=GIT_SECONDS,
+                              env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin",
+                                   "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1"})
+    except subprocess.TimeoutExpired:  # one slow or endless repository fails alone
+        return subprocess.CompletedProcess(["git", *args], 124, b"", f"timed out after {GIT_SECONDS} s".encode())
+
+
+def _plain_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's safe `data` filter, keeping only files and folders: links (which may point anywhere)
+    and anything else are left out rather than stopping the export."""
+    if not (member.isfile() or member.isdir()):
+        return None
+    return tarfile.data_filter(member, dest)
+
+
+def _check_shape(members: list[tarfile.TarInfo]) -> None:
+    """The bounds the submission hash keeps, checked before extracting: the `data` filter's checks
+    cost time in the square of a path's depth, and a repository may nest folders thousands deep."""
+    if len(members) > MAX_ENTRIES:
+        raise GitSourceError(f"it holds more than {MAX_ENTRIES} files and folders; keep only what the "
+                             "submission needs in the repository")
+    deepest = max(members, key=lambda m: m.name.count("/"), default=None)
+    if deepest is not None and deepest.name.strip("/").count("/") > MAX_DEPTH:
+        raise GitSourceError(f"its folders nest more than {MAX_DEPTH} levels deep (at {deepest.name[:60]}…); keep "
+                             "the repository's folders shallow")
 
 
 def _export(clone: Path, commit: str, dest: Path) -> None:
-    """The commit's tree into `dest`, through `git archive` and tarfile's safe `data` filter."""
+    """The commit's tree into `dest`, through `git archive`, plain files and folders only."""
     archive = _git("archive", "--format=tar", commit, cwd=clone)
     if archive.returncode != 0:
         raise GitSourceError(f"git archive failed: {archive.stderr.decode(errors='replace').strip()[-300:]}")
     partial = dest.with_name(f".{dest.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    remove_tree(partial)
     partial.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(partial, filter="data")
-    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            _check_shape(tar.getmembers())
+            tar.extractall(partial, filter=_plain_only)
+    except (tarfile.TarError, OSError) as err:
+        remove_tree(partial)
+        raise GitSourceError(f"its files could not be exported ({err})") from err
+    except GitSourceError:
+        remove_tree(partial)
+        raise
+    remove_tree(dest)
     partial.rename(dest)
 
 
@@ -82,8 +120,8 @@ def fetch_at_deadline(repo: Repository, deadline: datetime, into: Path) -> Submi
     branch; a repository that cannot be cloned or has no such commit becomes an ungradable submission."""
     clone = into / ".clones" / repo.student
     dest = into / repo.student
-    identity = Identity(repo.student, repo.student)
-    shutil.rmtree(clone, ignore_errors=True)
+    identity = Identity(repo.student, readable(repo.name or repo.student))
+    remove_tree(clone)
     clone.parent.mkdir(parents=True, exist_ok=True)
     done = _git("clone", "--quiet", "--no-checkout", "--no-hardlinks", repo.url, str(clone))
     if done.returncode != 0:
@@ -91,11 +129,15 @@ def fetch_at_deadline(repo: Repository, deadline: datetime, into: Path) -> Submi
     rev = _git("rev-list", "-1", "--first-parent", f"--before={deadline.isoformat()}", "HEAD", cwd=clone)
     commit = rev.stdout.decode().strip()
     if rev.returncode != 0 or not commit:
-        shutil.rmtree(clone, ignore_errors=True)
+        remove_tree(clone)
         return Submission(identity, dest, unavailable=f"no commit on the default branch before the deadline "
                                                       f"{deadline.isoformat()}")
-    _export(clone, commit, dest)
-    shutil.rmtree(clone, ignore_errors=True)
+    try:
+        _export(clone, commit, dest)
+    except GitSourceError as err:
+        return Submission(identity, dest, unavailable=f"commit {commit[:12]} of {repo.url}: {err}")
+    finally:
+        remove_tree(clone)
     return Submission(identity, dest, revision=commit)
 
 
@@ -104,5 +146,5 @@ def fetch_repositories(list_path: Path, deadline: datetime, out: Path) -> list[S
     dupes = {r.student for r in repos if sum(o.student == r.student for o in repos) > 1}
     if dupes:
         raise GitSourceError(f"{list_path}: student {sorted(dupes)[0]!r} is listed twice")
-    into = Path(out) / "_submissions" / "git"
+    into = Path(out) / SUBMISSIONS_DIR / "git"
     return sorted((fetch_at_deadline(r, deadline, into) for r in repos), key=lambda s: s.student)

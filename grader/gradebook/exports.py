@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from grader.scoring.results import RESULTS_JSON, write_results
 GRADEBOOK_CSV = "gradebook.csv"
 CANVAS_CSV = "canvas.csv"
 JUNIT_XML = "junit.xml"
+# Characters XML 1.0 does not allow anywhere in a document, even escaped (most C0 controls, lone
+# surrogates, U+FFFE and U+FFFF); a submission's messages may hold any of them.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def manual_total(scores: dict[str, ManualScore]) -> float:
@@ -70,22 +74,34 @@ def canvas_csv(runs: list[Run], manual: dict[str, dict[str, ManualScore]], assig
     return _csv_text(rows)
 
 
+def _xml(text: object) -> str:
+    """Text an XML 1.0 document can hold: forbidden characters left out."""
+    return NOT_XML.sub("", str(text))
+
+
 def junit_xml(runs: list[Run]) -> str:
-    """One `<testsuite>` per student, one `<testcase>` per test; partial credit counts as a failure."""
-    root = ET.Element("testsuites", name="grader", tests=str(sum(len(r.result.tests) for r in runs)))
+    """One `<testsuite>` per student, one `<testcase>` per test; partial credit counts as a failure.
+    Every text and attribute is cleaned of characters XML 1.0 forbids, so that one submission's
+    message cannot make the class's file unparseable."""
+    def element(parent: ET.Element | None, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        clean = {key: _xml(value) for key, value in attrs.items()}
+        node = ET.Element(tag, clean) if parent is None else ET.SubElement(parent, tag, clean)
+        if text is not None:
+            node.text = _xml(text)
+        return node
+
+    root = element(None, "testsuites", name="grader", tests=str(sum(len(r.result.tests) for r in runs)))
     for run in runs:
         tests = run.result.tests
-        suite = ET.SubElement(root, "testsuite", name=run.student, tests=str(len(tests)),
-                              failures=str(sum(t.status != "passed" for t in tests)), errors="0",
-                              time=f"{run.result.execution_time:.3f}", timestamp=run.graded_at)
+        suite = element(root, "testsuite", name=run.student, tests=str(len(tests)),
+                        failures=str(sum(t.status != "passed" for t in tests)), errors="0",
+                        time=f"{run.result.execution_time:.3f}", timestamp=run.graded_at)
         for t in tests:
-            case = ET.SubElement(suite, "testcase", classname=f"{run.student}.{t.tags[0] if t.tags else 'test'}",
-                                 name=t.number, time="0")
-            ET.SubElement(case, "properties").append(ET.Element("property", name="score", value=f"{t.score:g}/"
-                                                                                                 f"{t.max_score:g}"))
+            case = element(suite, "testcase", classname=f"{run.student}.{t.tags[0] if t.tags else 'test'}",
+                           name=t.number, time="0")
+            element(element(case, "properties"), "property", name="score", value=f"{t.score:g}/{t.max_score:g}")
             if t.status != "passed":
-                failure = ET.SubElement(case, "failure", message=f"{t.score:g}/{t.max_score:g} points: {t.name}")
-                failure.text = t.output
+                element(case, "failure", t.output, message=f"{t.score:g}/{t.max_score:g} points: {t.name}")
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 

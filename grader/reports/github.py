@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from grader.reports.markdown import CONTROL
 from grader.scoring.results import GradeResult
 
 
 def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's value: control characters (terminal escapes in a message) left out."""
+    return CONTROL.sub("", text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _property(text: str) -> str:

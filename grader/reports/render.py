@@ -10,6 +10,7 @@ import jinja2
 from grader.assignments import Assignment
 from grader.fileio import write_text_atomic
 from grader.gradebook import Identity, Run
+from grader.reports.markdown import md_cell
 from grader.reports.views import report_view, summary_view
 from grader.scoring.results import RESULTS_JSON, GradeResult, write_results
 
@@ -18,16 +19,11 @@ REPORT_HTML, REPORT_MD = "report.html", "report.md"
 SUMMARY_HTML, SUMMARY_MD = "summary.html", "summary.md"
 
 
-def _md_cell(text: str) -> str:
-    """Text that stays inside one Markdown table cell."""
-    return " ".join(str(text).replace("|", "\\|").split())
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=lambda name: bool(name) and ".html" in name or name.endswith(".css.j2"),
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["md_cell"] = _md_cell
+    env.filters["md_cell"] = md_cell
     return env
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 
+from grader.reports.markdown import strip_controls
 from grader.scoring.results import GradeResult
 
 MARKS = {"passed": "PASS", "failed": "FAIL"}
@@ -23,7 +24,7 @@ def format_table(result: GradeResult, color: bool = False, width: int | None = N
             mark = f"{COLORS.get(t.status, '')}{mark}{RESET}"
         lines.append(f"{mark:4}  {t.number:<{id_width}}  {t.score:>4g} / {t.max_score:<3g}")
         if t.status != "passed" and t.output:
-            lines += textwrap.wrap(t.output, width=max(40, width - 6), initial_indent="      ",
+            lines += textwrap.wrap(strip_controls(t.output), width=max(40, width - 6), initial_indent="      ",
                                    subsequent_indent="      ")
     passed = sum(t.status == "passed" for t in result.tests)
     lines += ["-" * min(width, id_width + 17),

@@ -109,6 +109,7 @@ class ReportView:
     rubric: tuple[RubricItem, ...]
     rubric_points: float
     legend: Legend = Legend()
+    curves_note: str = ""  # what of history.csv the curves leave out
 
     @property
     def shown_score(self) -> float:
@@ -195,7 +196,7 @@ def report_view(result: GradeResult, assignment: Assignment, identity: Identity 
                       _parts(result, assignment, released), _heldout(result, assignment, released),
                       png_data_uri(np.asarray(overlay, np.uint8)) if overlay is not None else None,
                       curves(result.extras.history), result.extras.analysis, assignment.rubric,
-                      sum(item.points for item in assignment.rubric))
+                      sum(item.points for item in assignment.rubric), curves_note=result.extras.history_note)
 
 
 @dataclass(frozen=True)

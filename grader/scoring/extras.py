@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -18,24 +19,30 @@ ANALYSIS_TAG = "failure_analysis_answer"
 ANALYSIS_FILE = "failure_analysis.md"  # for module submissions
 MAX_HISTORY_BYTES = 2 * 2 ** 20
 MAX_HISTORY_ROWS = 5000
+MAX_HISTORY_SERIES = 12  # numeric columns kept besides the epoch: a chart line and a legend entry each
+MAX_HISTORY_POINTS = 500  # per column; longer histories are thinned evenly, first and last epoch kept
+EPOCH_COLUMN = "epoch"  # the x axis of the curves, when history.csv has it
 MAX_ANALYSIS_CHARS = 20_000
 MAX_NOTEBOOK_BYTES = 64 * 2 ** 20
 
 
 @dataclass(frozen=True)
 class Extras:
-    """Training curves (column name to values, per epoch) and the failure analysis, possibly empty."""
+    """Training curves (column name to values, per epoch) and the failure analysis, possibly empty;
+    `history_note` says what of history.csv was left out, when something was."""
 
     history: tuple[tuple[str, tuple[float, ...]], ...] = ()
     analysis: str = ""
+    history_note: str = ""
 
     def to_json(self) -> dict:
-        return {"history": {name: list(values) for name, values in self.history}, "analysis": self.analysis}
+        return {"history": {name: list(values) for name, values in self.history}, "analysis": self.analysis,
+                "history_note": self.history_note}
 
     @classmethod
     def from_json(cls, data: dict) -> "Extras":
         history = tuple((name, tuple(values)) for name, values in (data.get("history") or {}).items())
-        return cls(history, data.get("analysis", ""))
+        return cls(history, data.get("analysis", ""), data.get("history_note", ""))
 
 
 def _number(text: str) -> float | None:
@@ -46,18 +53,52 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def parse_history(text: str) -> tuple[tuple[str, tuple[float, ...]], ...]:
-    """Numeric columns of a CSV with a header row; non-numeric columns (and cells) are left out."""
-    rows = list(csv.reader(io.StringIO(text)))[: MAX_HISTORY_ROWS + 1]
+def _thinned(count: int) -> list[int]:
+    """At most MAX_HISTORY_POINTS row indices out of `count`, evenly spaced, the first and last included."""
+    if count <= MAX_HISTORY_POINTS:
+        return list(range(count))
+    return sorted({round(k * (count - 1) / (MAX_HISTORY_POINTS - 1)) for k in range(MAX_HISTORY_POINTS)})
+
+
+def parse_history(text: str) -> tuple[tuple[tuple[str, tuple[float, ...]], ...], str]:
+    """Numeric columns of a CSV with a header row (non-numeric columns are left out), and a note of
+    what else was left out: columns past the epoch and MAX_HISTORY_SERIES others, rows past
+    MAX_HISTORY_ROWS, and points past MAX_HISTORY_POINTS (the rows are thinned evenly)."""
+    try:
+        rows = list(itertools.islice(csv.reader(io.StringIO(text)), MAX_HISTORY_ROWS + 2))
+    except csv.Error:  # a field longer than the csv module allows
+        return (), "history.csv could not be read as a CSV file, so no curves are drawn."
     if len(rows) < 2:
-        return ()
-    header, body = rows[0], rows[1:]
-    columns = []
-    for k, name in enumerate(header):
+        return (), ""
+    header, body = rows[0], rows[1:MAX_HISTORY_ROWS + 1]
+    names = [name.strip()[:40] for name in header]
+
+    def numeric(k: int) -> list[float] | None:
         values = [_number(row[k]) if k < len(row) else None for row in body]
-        if name.strip() and values and all(v is not None for v in values):
-            columns.append((name.strip()[:40], tuple(values)))
-    return tuple(columns)
+        return values if names[k] and values and all(v is not None for v in values) else None
+
+    epoch = next((k for k, name in enumerate(names) if name == EPOCH_COLUMN), None)
+    epoch_values = numeric(epoch) if epoch is not None else None
+    others: list[tuple[str, list[float]]] = []
+    more = False  # numeric columns past MAX_HISTORY_SERIES: the scan stops at the first
+    for k, name in enumerate(names):
+        if name == EPOCH_COLUMN or (values := numeric(k)) is None:
+            continue
+        if len(others) == MAX_HISTORY_SERIES:
+            more = True
+            break
+        others.append((name, values))
+    kept = ([(EPOCH_COLUMN, epoch_values)] if epoch_values else []) + others
+    picks = _thinned(len(body))
+    notes = []
+    if more:
+        notes.append(f"only its first {MAX_HISTORY_SERIES} numeric columns are drawn (it has {len(header)} columns)")
+    if len(rows) > MAX_HISTORY_ROWS + 1:
+        notes.append(f"only its first {MAX_HISTORY_ROWS} rows are read")
+    if len(picks) < len(body):
+        notes.append(f"{len(picks)} of the {len(body)} rows read are drawn, evenly spaced")
+    note = f"history.csv is larger than a report shows: {'; '.join(notes)}." if notes else ""
+    return tuple((name, tuple(values[i] for i in picks)) for name, values in kept), note
 
 
 def _analysis_from_notebook(raw: bytes) -> str:
@@ -83,11 +124,11 @@ def read_extras(folder: Path, entry: str) -> Extras:
             return None
 
     history_raw = read(HISTORY_FILE, MAX_HISTORY_BYTES)
-    history = parse_history(history_raw.decode("utf-8", "replace")) if history_raw else ()
+    history, note = parse_history(history_raw.decode("utf-8", "replace")) if history_raw else ((), "")
     if entry.endswith(".ipynb"):
         raw = read(entry, MAX_NOTEBOOK_BYTES)
         analysis = _analysis_from_notebook(raw) if raw else ""
     else:
         raw = read(ANALYSIS_FILE, MAX_ANALYSIS_CHARS * 4)
         analysis = raw.decode("utf-8", "replace") if raw else ""
-    return Extras(history, analysis[:MAX_ANALYSIS_CHARS])
+    return Extras(history, analysis[:MAX_ANALYSIS_CHARS], note)

@@ -1,8 +1,16 @@
+import os
+import threading
 import zipfile
 
 import pytest
 
 from grader.batch import BatchInputError, discover, submission_hash
+from grader.batch.hashing import MAX_DEPTH, SubmissionHashError
+from grader.batch.layout import LOCK_FILE, SUBMISSIONS_DIR, WORK_DIR, is_reserved, student_key
+from grader.gradebook import GRADEBOOK_FILE, RUBRIC_CSV
+from grader.gradebook.exports import CANVAS_CSV, GRADEBOOK_CSV, JUNIT_XML
+from grader.reports import SUMMARY_HTML, SUMMARY_MD
+from tests.grader.batch.hostile import nested, not_utf8, remove_nested
 
 
 def touch(path, text="x = 1\n"):
@@ -85,3 +93,96 @@ def test_the_submission_hash_follows_content_and_names(tmp_path):
     assert submission_hash(a) == submission_hash(b)
     touch(b / "model.pt", "w")
     assert submission_hash(a) != submission_hash(b)
+
+
+@pytest.fixture
+def deep_submission(tmp_path):
+    """A right submission beside a chain of 1000 nested folders, the red team's `deep_folder`."""
+    submission = touch(tmp_path / "mallory" / "submission.py").parent
+    yield nested(submission)
+    remove_nested(submission)
+
+
+def test_a_folder_chain_a_thousand_deep_is_refused_without_recursion(tmp_path, deep_submission):
+    with pytest.raises(SubmissionHashError, match=f"more than {MAX_DEPTH} levels deep .*keep its folders shallow"):
+        submission_hash(deep_submission)
+    shallow = touch(tmp_path / "alice" / "submission.py").parent
+    plain = touch(tmp_path / "b" / "submission.py").parent
+    assert submission_hash(nested(shallow, MAX_DEPTH)) != submission_hash(plain)  # as deep as allowed
+
+
+def test_a_fifo_in_the_submission_is_hashed_by_name_and_never_opened(tmp_path):
+    submission = touch(tmp_path / "mallory" / "submission.py").parent
+    os.mkfifo(submission / "history.csv")
+    done = []
+    worker = threading.Thread(target=lambda: done.append(submission_hash(submission)), daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # blocked opening the FIFO: a writer releases it before failing
+        os.close(os.open(submission / "history.csv", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("submission_hash opened a FIFO and blocked")
+    plain = touch(tmp_path / "alice" / "submission.py").parent
+    assert done and done[0] != submission_hash(plain)
+
+
+def test_file_names_that_are_not_utf8_are_hashed_as_bytes(tmp_path):
+    submission = touch(tmp_path / "mallory" / "submission.py").parent
+    other = touch(tmp_path / "other" / "submission.py").parent
+    not_utf8(submission, b"notes-\xff.txt").write_text("x")
+    not_utf8(other, b"notes-\xfe.txt").write_text("x")
+    assert submission_hash(submission) != submission_hash(other)
+
+
+def test_the_hash_frames_every_name_and_content_apart(tmp_path):
+    # Without length prefixes, each pair below fed the digest the same bytes.
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "a").write_bytes(b"x\0b\0y")
+    two = tmp_path / "two"
+    two.mkdir()
+    (two / "a").write_bytes(b"x")
+    (two / "b").write_bytes(b"y")
+    assert submission_hash(one) != submission_hash(two)
+    link, text = tmp_path / "link", tmp_path / "text"
+    link.mkdir()
+    text.mkdir()
+    (link / "s.py").symlink_to("target")
+    (text / "s.py").write_bytes(b"link:target")
+    assert submission_hash(link) != submission_hash(text)
+    empty_folder, empty_file = tmp_path / "folder", tmp_path / "file"
+    (empty_folder / "x").mkdir(parents=True)
+    empty_file.mkdir()
+    (empty_file / "x").write_bytes(b"")
+    assert submission_hash(empty_folder) != submission_hash(empty_file)
+
+
+def test_the_hash_is_stable_and_a_missing_path_hashes_as_empty(tmp_path):
+    a = touch(tmp_path / "a" / "sub" / "s.py", "x = 1\n").parent.parent
+    assert submission_hash(a) == submission_hash(a)
+    assert submission_hash(tmp_path / "nothing") == submission_hash(tmp_path / "nothing either")
+
+
+@pytest.mark.parametrize("name", ["gradebook.sqlite", "gradebook.sqlite-wal", "summary.html", "Summary.HTML",
+                                  "junit.xml", "canvas.csv", "gradebook.csv", "summary.md", "rubric.csv"])
+def test_a_student_named_like_a_batch_file_gets_a_key_of_their_own(tmp_path, name):
+    assert is_reserved(name) and student_key(name) == f"{name}_student" and not is_reserved(student_key(name))
+    touch(tmp_path / "in" / name / "submission.py")
+    touch(tmp_path / "in" / "alice.py")
+    subs = discover(tmp_path / "in", tmp_path / "out")
+    assert {(s.student, s.identity.display_name) for s in subs} == {("alice", "alice"), (f"{name}_student", name)}
+    assert [s.student for s in discover(tmp_path / "in", tmp_path / "out")] == [s.student for s in subs]  # stable
+
+
+def test_every_name_the_batch_writes_is_reserved():
+    for name in (GRADEBOOK_FILE, GRADEBOOK_CSV, CANVAS_CSV, JUNIT_XML, SUMMARY_HTML, SUMMARY_MD, RUBRIC_CSV,
+                 SUBMISSIONS_DIR, WORK_DIR, LOCK_FILE, "_anything", ".anything"):
+        assert is_reserved(name), name
+    assert student_key("junit.xml") == "junit.xml_student" and student_key("_submissions") == "submissions"
+    assert not is_reserved("alice") and student_key("Ada Lovelace") == "Ada_Lovelace"
+
+
+def test_a_name_that_is_not_utf8_is_shown_readably(tmp_path):
+    touch(not_utf8(tmp_path / "in", b"Jos\xe9") / "submission.py")
+    (sub,) = discover(tmp_path / "in", tmp_path / "out")
+    assert sub.student == "Jos" and sub.identity.display_name == "Jos\ufffd"
+    sub.identity.display_name.encode("utf-8")  # writable anywhere

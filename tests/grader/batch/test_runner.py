@@ -5,14 +5,16 @@ import sqlite3
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from grader.batch import BatchInputError, BatchOptions, run_batch
+from grader.batch import BatchInputError, BatchOptions, run_batch, runner
 from grader.gradebook import GRADEBOOK_FILE, Gradebook
 from grader.scoring import GradingPlan
 from tests.fixtures.mini import module, write_class
+from tests.grader.batch.hostile import hostile_class, nested, remove_hostile_class
 
 QUIET = BatchOptions(progress=False)
 
@@ -109,8 +111,11 @@ def _batch_command(folder: Path, out: Path, assignment: Path) -> list[str]:
 def test_a_batch_killed_with_sigkill_and_run_again_grades_each_submission_exactly_once(mini_assignment, tmp_path):
     expected = write_class(tmp_path / "class", 12, sleep=0.4)
     out = tmp_path / "out"
+    system_temp = tmp_path / "tmp"  # the system's temporary folder, as the batch sees it
+    system_temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(system_temp)}
     process = subprocess.Popen(_batch_command(tmp_path / "class", out, mini_assignment), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
     while _count_runs(out / GRADEBOOK_FILE) < 3 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -118,9 +123,12 @@ def test_a_batch_killed_with_sigkill_and_run_again_grades_each_submission_exactl
     process.wait()
     graded_before = _count_runs(out / GRADEBOOK_FILE)
     assert 3 <= graded_before < 12, "the batch should have been killed part-way"
+    # What the killed gradings left lies in the batch's own work folder, which the next run empties.
+    assert not [p.name for p in system_temp.iterdir() if p.name.startswith(("grader-stage-", "grader-io-",
+                                                                            "answers-"))]
 
     done = subprocess.run(_batch_command(tmp_path / "class", out, mini_assignment), capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert f"already graded and unchanged {graded_before}" in done.stdout
     with Gradebook(out / GRADEBOOK_FILE) as book:
@@ -128,7 +136,7 @@ def test_a_batch_killed_with_sigkill_and_run_again_grades_each_submission_exactl
     uninterrupted = tmp_path / "uninterrupted"
     run_batch(tmp_path / "class", uninterrupted, plan(mini_assignment), BatchOptions(workers=2, progress=False))
     assert grades(out) == grades(uninterrupted)
-    assert not list(out.glob("**/.*.tmp"))
+    assert not list(out.glob("**/.*.tmp")) and list((out / ".work").iterdir()) == []
     for student in expected:
         json.loads((out / student / "results.json").read_text())  # complete JSON, never half-written
 
@@ -158,3 +166,80 @@ def test_a_second_batch_on_the_same_folder_is_refused(mini_assignment, tmp_path)
         fcntl.flock(lock, fcntl.LOCK_EX)
         with pytest.raises(BatchInputError, match="another grader batch"):
             run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    folder = tmp_path / "class"
+    students = hostile_class(folder)
+    yield folder, students
+    remove_hostile_class(folder)
+
+
+def test_a_class_of_hostile_submissions_is_graded_through_and_found_unchanged_again(mini_assignment, hostile,
+                                                                                     tmp_path):
+    folder, students = hostile
+    out = tmp_path / "out"
+    report = run_batch(folder, out, plan(mini_assignment), QUIET)
+    assert sorted(report.graded) == sorted(students) and not report.errors
+    with Gradebook(out / GRADEBOOK_FILE) as book:
+        runs = {r.student: r for r in book.current_runs()}
+    deep = runs["deep"].result
+    assert deep.problem == "not graded" and all("folders more than" in t.output for t in deep.tests)
+    for student in ("alice", "fifo", "bytes", "gradebook.sqlite_student", "summary.html_student"):
+        assert runs[student].result.score == 5 and not runs[student].result.problem, student
+    assert runs["gradebook.sqlite_student"].identity.display_name == "gradebook.sqlite"
+    assert runs["markup"].result.score == 1  # its add raises; scale is right
+    for name in ("gradebook.sqlite", "gradebook.csv", "canvas.csv", "junit.xml", "summary.html", "summary.md"):
+        assert (out / name).is_file(), name
+    for student in students:
+        assert (out / student / "report.html").is_file() and (out / student / "results.json").is_file()
+    ET.parse(out / "junit.xml")  # the markup student's NUL, SOH and ESC are not in it
+    assert "\ufffd" not in (out / "markup" / "report.html").read_text()  # the lone surrogate: "?", not a crash
+    again = run_batch(folder, out, plan(mini_assignment), QUIET)
+    assert again.graded == [] and sorted(again.skipped) == sorted(students)
+
+
+def test_stale_temporaries_are_removed_only_where_the_batch_writes(mini_assignment, tmp_path):
+    write_class(tmp_path / "class", 1)
+    out = tmp_path / "out"
+    kept = out / "_submissions" / "git" / "ada" / ".notes.tmp"  # a student's file, inside their submission
+    kept.parent.mkdir(parents=True)
+    kept.write_text("mine")
+    stale = [out / ".gradebook.csv.x.tmp", out / "student00" / ".report.html.y.tmp"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    run_batch(tmp_path / "class", out, plan(mini_assignment), QUIET)
+    assert kept.read_text() == "mine" and not any(path.exists() for path in stale)
+
+
+def test_gradings_stage_in_the_batch_work_folder_which_starts_empty(mini_assignment, tmp_path, monkeypatch):
+    write_class(tmp_path / "class", 2)
+    out = tmp_path / "out"
+    leftover = out / ".work" / "grader-stage-killed"
+    leftover.mkdir(parents=True)
+    nested(leftover)  # deeper than shutil.rmtree can walk before Python 3.12
+    seen = []
+    real_grade = runner.grade
+
+    def spying_grade(plan, submission, work_dir=None):
+        seen.append((work_dir, sorted(p.name for p in work_dir.iterdir())))
+        return real_grade(plan, submission, work_dir)
+
+    monkeypatch.setattr(runner, "grade", spying_grade)
+    monkeypatch.setattr(runner, "make_executor", lambda *args: InlineExecutor())  # to see into the grading
+    run_batch(tmp_path / "class", out, plan(mini_assignment), QUIET)
+    assert [work for work, _ in seen] == [out / ".work"] * 2
+    assert seen[0][1] == [] and not leftover.exists() and list((out / ".work").iterdir()) == []
+
+
+class InlineExecutor:
+    """Grades each job in this process, one after the other."""
+
+    def run(self, fn, jobs):
+        for job in jobs:
+            yield job, fn(job), None
+
+    def close(self, cancel=False):
+        pass

@@ -1,6 +1,7 @@
 import csv
 import io
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 from grader.assignments import load_assignment
 from grader.gradebook import ManualScore, canvas_csv, gradebook_csv, junit_xml, write_exports
@@ -42,3 +43,18 @@ def test_write_exports_writes_every_file_and_results_per_student(mini_assignment
     paths = write_exports(tmp_path, [run("ada", 2)], {}, load_assignment(mini_assignment))
     names = {p.relative_to(tmp_path).as_posix() for p in paths}
     assert names == {"gradebook.csv", "canvas.csv", "junit.xml", "ada/results.json"}
+
+
+def test_junit_xml_parses_whatever_characters_a_message_holds():
+    # The red team's junit_control_chars: a NUL, SOH and ESC in an exception message made the class's file
+    # unparseable. A lone surrogate and U+FFFF are not XML either.
+    hostile = run("mallory", 0)
+    test = replace(hostile.result.tests[0], output="bad\x00\x01\x1b[31m value\ud800\uffff \u00e9\U0001f600\tend",
+                   name="add\x0b")
+    hostile = replace(hostile, result=replace(hostile.result, tests=(test, *hostile.result.tests[1:])),
+                      graded_at="2026-01-01\x0c")
+    text = junit_xml([run("ada", 2), hostile])
+    root = ET.fromstring(text.encode("utf-8"))
+    failure = root.find("testsuite[@name='mallory']/testcase[@name='metrics.add']/failure")
+    assert failure.text == "bad[31m value \u00e9\U0001f600\tend" and failure.get("message") == "0/2 points: add"
+    assert root.find("testsuite[@name='mallory']").get("timestamp") == "2026-01-01"

@@ -39,3 +39,9 @@ def test_a_report_opens_in_chromium_with_every_image_and_no_console_message(grad
 
 def test_a_summary_opens_in_chromium_with_no_console_message(graded_batch):
     check(graded_batch / "summary.html", "summary")
+
+
+@pytest.mark.parametrize("page", ["summary.html", "markup/report.html", "wide/report.html"])
+def test_hostile_text_in_a_report_runs_nothing_and_fetches_nothing_in_chromium(hostile_batch, page):
+    opened = open_page(hostile_batch / page)
+    assert opened.console == [] and opened.requests == [] and opened.images == []
