@@ -1,5 +1,7 @@
 """Batch grading throughput: submissions per minute and per-submission overhead for 1 and 2 workers,
-a projection for a class of 300, and the time of a student's `grader check`.
+a projection for a class of 300, the time of a student's `grader check`, and where one full
+grading's time goes (a per-stage table: staging, sandbox start and load, each kind of call, the
+checks by tag with the verifier's runs inside them, the report).
 
 Two kinds of submission, each graded by `run_batch` exactly as `grader batch` does:
   full  the reference solution with the smoke model (`make demo` writes runs/demo/model.pt), graded
@@ -27,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from grader.batch import BatchOptions, run_batch  # noqa: E402
+from grader.assignments import load_assignment  # noqa: E402
 from grader.gradebook import GRADEBOOK_FILE, Gradebook  # noqa: E402
+from grader.reports import write_graded  # noqa: E402
 from grader.scoring import GradingPlan, grade  # noqa: E402
 from tests.fixtures.mini import MINI_ASSIGNMENT, write_class  # noqa: E402
 from tests.fixtures.submissions import package_reference  # noqa: E402
@@ -47,6 +51,19 @@ def measure(folder: Path, plan: GradingPlan, workers: int, scratch: Path) -> dic
     return {"workers": workers, "submissions": n, "wall_s": round(wall, 2),
             "per_minute": round(60 * n / wall, 2), "mean_grading_s": round(mean_inside, 2),
             "overhead_per_submission_s": round(wall * workers / n - mean_inside, 2)}
+
+
+def stages(submission: Path, scratch: Path) -> list[tuple[str, float]]:
+    """One full grading of `submission`, its time by stage, and writing its report."""
+    start = time.perf_counter()
+    result = grade(GradingPlan(DEFAULT, threads=os.cpu_count()), submission)
+    wall = time.perf_counter() - start
+    began = time.perf_counter()
+    write_graded(scratch / "stages", result, load_assignment(DEFAULT))
+    report = time.perf_counter() - began
+    other = max(0.0, wall - sum(seconds for _, seconds in result.timings))
+    return [*result.timings, ("other (suite loading, seeds, ...)", other),
+            ("report (results.json and report.html)", report), ("total", wall + report)]
 
 
 def main() -> None:
@@ -76,6 +93,7 @@ def main() -> None:
             start = time.perf_counter()
             grade(GradingPlan(DEFAULT, hidden=False, allow_unsandboxed=True), package_reference(scratch / "check"))
             check_s = time.perf_counter() - start
+            stage_rows = stages(reference, scratch)
     print(f"{'kind':<6}{'workers':>8}{'subs':>6}{'wall s':>9}{'subs/min':>10}{'grading s':>11}{'overhead s':>12}")
     for r in rows:
         print(f"{r['kind']:<6}{r['workers']:>8}{r['submissions']:>6}{r['wall_s']:>9}{r['per_minute']:>10}"
@@ -88,6 +106,9 @@ def main() -> None:
             print(f"projection, {CLASS_SIZE} students, {workers} worker(s): "
                   f"{CLASS_SIZE / r['per_minute']:.0f} min")
         print(f"grader check of the reference (public tests, no model.pt): {check_s:.1f} s")
+        print("\none full grading of the reference, by stage (1 worker, every core):")
+        for name, seconds in stage_rows:
+            print(f"  {name:<48}{seconds:>8.2f} s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
