@@ -12,8 +12,8 @@ convolutions, and measures the change of the output next to the change a perturb
   convolutions does too (`x + 0 * x` and `x + conv(x) * 0` do not); it is a *basic block* (ResNet18/34's)
   when two full 3×3 convolutions in series on its branch each carry its input and change the output;
 - the encoder carries the signal when perturbing its first convolution's output changes the output
-  by a clear share of it, judged on its own, and no path takes the input to the output around it (a
-  U-Net scaled down to nothing next to a second network would pass every yardstick-relative test).
+  about as much as perturbing the input does, and no path takes the input to the output around it (a
+  U-Net scaled down to nothing next to a second network would pass every other, yardstick-relative test).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 INFLUENCE_RATIO = 1e-3  # of the yardstick: a real skip or branch measures 1e-2 to 1, a dead one exactly 0
-SIGNAL_MIN = 1e-2  # relative output change from the stem's features: real U-Nets 0.1 to 1, one riding along 1e-4
+SIGNAL_RATIO = 0.1  # of the input's influence, the stem's: real U-Nets 0.5 to 2, one riding along at 1e-4 of it
 WEIGHTS_TOLERANCE = 0.05  # of the expected number of convolution weights in the encoder
 
 
@@ -59,6 +59,7 @@ class Structure:
     downsampling: dict[int, int] = field(default_factory=dict)  # channels -> counted blocks that shrink the size
     trunk_weights: int = 0  # elements of the encoder's convolution weights
     stem_influence: float = 1.0  # relative output change when the stem's output is perturbed
+    input_influence: float = 1.0  # relative output change when the input is perturbed
     bypass: bool = False  # the input reaches the output without passing through the stem
 
     def scale(self, size: tuple[int, int]) -> str:
@@ -134,7 +135,7 @@ def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Struc
                      dict(counted), dict(inert), _ints(stem, 3) if stem is not None else None,
                      frozenset(str(o)[:50] for o in op_types), {c: n for c, n in basic.items() if n},
                      {c: n for c, n in downsampling.items() if n}, weights, _number(layout["stem_influence"]),
-                     layout["bypass"])
+                     _number(layout["input_influence"]), layout["bypass"])
 
 
 def _area(size: tuple[int, int]) -> int:
@@ -151,10 +152,11 @@ def describe_signal(structure: Structure) -> list[str]:
     if structure.bypass:
         problems.append("the input reaches the output along a path that does not pass through the encoder's first "
                         "convolution: a second network next to the encoder computes part of the output")
-    if structure.stem_influence < SIGNAL_MIN:
-        problems.append(f"perturbing the features of the encoder's first convolution changed the output by only "
-                        f"{structure.stem_influence:.1e} of its size (a U-Net's changes by 0.1 or more): the encoder "
-                        "hardly contributes to the output")
+    if not _live(structure.stem_influence, structure.input_influence, SIGNAL_RATIO):
+        share = structure.stem_influence / structure.input_influence if structure.input_influence else 0.0
+        problems.append(f"perturbing the features of the encoder's first convolution changed the output "
+                        f"{share:.1e} times as much as perturbing the input did (in a U-Net, about as much): the "
+                        "output hardly depends on the encoder")
     return problems
 
 

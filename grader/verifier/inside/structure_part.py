@@ -61,8 +61,8 @@ def _all_values(session, runner, probe: np.ndarray) -> dict[str, np.ndarray]:
 def _measure(layout: Layout, topo, model, runner, values, probe, threshold: float, seed: int) -> dict:
     """Influence on the output of each join's encoder feature, next to that of the join's own output
     (the yardstick); of each residual add's sides, its convolutions together and each convolution of
-    its 3×3 chain alone (the larger side is their yardstick); and of the stem's output, whole (the
-    encoder must carry the signal: this one is judged on its own, not against a yardstick).
+    its 3×3 chain alone (the larger side is their yardstick); and of the stem's output, whole, next to
+    that of the input (the encoder must carry the signal: no path that skips it may carry more).
     Measured on `probe`, which may be smaller than the one the layout was read from: sites are tensors."""
     sites, watch = [], []
 
@@ -82,6 +82,7 @@ def _measure(layout: Layout, topo, model, runner, values, probe, threshold: floa
         chain = [(topo.nodes[n].output[0], downstream(n)) for n in r.chain]
         residual_sites.append((sides, convs, chain))
     stem_site = downstream(layout.stem_node) if layout.stem_node is not None else None
+    input_site = site(topo.consumers.get(runner.input, []))
     perturbation = Perturbation(model, sites, watch, values, runner.make, seed)
     measure = functools.partial(perturbation.measure, runner.input, probe)
     measure(set())  # the baseline
@@ -106,7 +107,8 @@ def _measure(layout: Layout, topo, model, runner, values, probe, threshold: floa
                           "chain": [{"carried": carried.get(name, 0.0) >= threshold,
                                      "influence": _finite(measure({conv_site})[0])} for name, conv_site in chain]})
     return {"joins": joins, "residual_adds": residuals,
-            "stem_influence": _finite(measure({stem_site})[0]) if stem_site is not None else 0.0}
+            "stem_influence": _finite(measure({stem_site})[0]) if stem_site is not None else 0.0,
+            "input_influence": _finite(measure({input_site})[0])}
 
 
 def _finite(value: float) -> float:

@@ -4,13 +4,14 @@ broken ones are named, and skips or residual blocks that do not change the outpu
 import numpy as np
 import pytest
 
-from grader.suites.structure import INFLUENCE_RATIO, describe_encoder, describe_skips, from_layout
+from grader.suites.structure import (INFLUENCE_RATIO, SIGNAL_RATIO, describe_encoder, describe_signal,
+                                     describe_skips, from_layout)
 from grader.verifier import Job, accept, verify
 from reference.models import UNet, create_model
 from tests.grader.verifier.graphs import networks, unet_variants
 
 PROBE = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
-RESNET34 = ((64, 7, 2), {64: 3, 128: 4, 256: 6, 512: 3})
+RESNET34 = ((64, 7, 2), {64: 3, 128: 4, 256: 6, 512: 3}, 21_267_648)
 _cache: dict[str, object] = {}
 
 
@@ -32,6 +33,7 @@ def test_u_nets_in_different_styles_pass(name, factory):
     assert describe_skips(structure) == []
     assert structure.output_shape == (1, 3, 64, 96)
     assert all(j.live for j in structure.joins)
+    assert not structure.bypass and structure.stem_influence >= 0.5 * structure.input_influence
 
 
 def test_a_u_net_without_skips_is_named():
@@ -71,7 +73,9 @@ def test_fpn_lateral_connections_are_recognised():
 def test_resnet34_encoder_is_read_from_the_graph():
     structure = structure_of("smp_unet_resnet34", lambda: create_model())
     assert structure.stem == (64, 7, 2)
-    assert structure.residual_adds == {64: 3, 128: 4, 256: 6, 512: 3} and structure.inert_adds == {}
+    assert structure.residual_adds == structure.basic_blocks == {64: 3, 128: 4, 256: 6, 512: 3}
+    assert structure.inert_adds == {} and structure.downsampling == {128: 1, 256: 1, 512: 1}
+    assert structure.trunk_weights == 21_267_648
     assert describe_encoder(structure, *RESNET34) == []
     assert [structure.scale(s) for s in structure.skip_levels] == ["1/2", "1/4", "1/8", "1/16"]
 
@@ -81,19 +85,54 @@ def test_resnet18_padded_with_additions_that_do_nothing_is_not_resnet34(conv):
     structure = structure_of(f"padded_resnet18_{conv}", lambda: networks.padded_resnet18_unet(conv))
     assert structure.residual_adds == {64: 2, 128: 2, 256: 2, 512: 2}
     assert structure.inert_adds == {64: 1, 128: 2, 256: 4, 512: 1}
+    weights = 11_166_912 + (5_052_672 if conv else 0)  # ResNet18's, and the do-nothing 3×3 convolutions'
     assert describe_encoder(structure, *RESNET34) == [
         "the encoder has 2-2-2-2 residual blocks at 64/128/256/512 channels",
+        f"the encoder's convolutions hold {weights / 1e6:.2f}M weights; ResNet34's hold 21.3M",
         "8 additions in the encoder did not count as residual blocks: the grader perturbed their branches and the "
         "output did not change"]
     assert describe_skips(structure) == []
 
 
+def test_resnet34_in_outline_without_basic_blocks_is_not_resnet34():
+    structure = structure_of("fake_resnet34", networks.FakeResNet34UNet)
+    assert structure.stem == (64, 7, 2) and structure.residual_adds == {64: 3, 128: 4, 256: 6, 512: 3}
+    assert structure.basic_blocks == {} and structure.downsampling == {}
+    assert describe_encoder(structure, *RESNET34) == [
+        "the encoder has 0-0-0-0 residual blocks at 64/128/256/512 channels",
+        "16 residual blocks at 64/128/256/512 channels do not hold two 3×3 convolutions in series on the branch "
+        "that both change the output, as a ResNet basic block does",
+        "no residual block at 128/256/512 channels halves the resolution, as the first block of each of those "
+        "ResNet stages does (stride 2)",
+        "the encoder's convolutions hold 0.19M weights; ResNet34's hold 21.3M"]
+    assert describe_skips(structure) == []  # its skips are real
+
+
+SIGNAL = ["the input reaches the output along a path that does not pass through the encoder's first convolution: "
+          "a second network next to the encoder computes part of the output",
+          "perturbing the features of the encoder's first convolution changed the output"]
+
+
+@pytest.mark.parametrize("name,unet", [("parasite_tiny", unet_variants.TinyUNet),
+                                       ("parasite_fake_resnet34", networks.FakeResNet34UNet)])
+def test_a_u_net_riding_along_next_to_another_network_is_named(name, unet):
+    structure = structure_of(name, lambda: networks.ParasiteUNet(unet()))
+    assert structure.bypass and structure.stem_influence < 1e-3 * structure.input_influence
+    assert all(j.live for j in structure.joins)  # relative to their yardsticks, its skips look real
+    for problems in (describe_skips(structure), describe_encoder(structure, *RESNET34)):
+        assert problems[0] == SIGNAL[0] and problems[1].startswith(SIGNAL[1])
+        assert "the output hardly depends on the encoder" in problems[1]
+    assert len(describe_skips(structure)) == 2
+
+
 LAYOUT = {"input_size": [64, 96], "output_shape": [1, 3, 64, 96], "trunk_levels": [[64, 96], [32, 48]],
-          "bottleneck": [32, 48], "stem": [8, 3, 1], "op_types": ["Conv", "Concat"],
+          "bottleneck": [32, 48], "stem": [8, 3, 1], "op_types": ["Conv", "Concat"], "bypass": False,
+          "trunk_weights": 1000, "stem_influence": 0.4, "input_influence": 0.5,
           "joins": [{"op": "Concat", "size": [64, 96], "encoder_size": [64, 96], "channels": 8, "influence": 0.2,
                      "reference": 0.5}],
-          "residual_adds": [{"channels": 8, "size": [64, 96], "influence": [0.5, 0.3], "conv_influence": 0.4,
-                             "convs": 2}]}
+          "residual_adds": [{"channels": 8, "size": [64, 96], "in_size": [64, 96], "influence": [0.5, 0.3],
+                             "conv_influence": 0.4, "convs": 2,
+                             "chain": [{"carried": True, "influence": 0.3}, {"carried": True, "influence": 0.2}]}]}
 
 
 def test_influence_is_judged_against_the_yardstick():
@@ -102,6 +141,17 @@ def test_influence_is_judged_against_the_yardstick():
              "residual_adds": [{**LAYOUT["residual_adds"][0], "conv_influence": 0.0}]}
     structure = from_layout(faint)
     assert not structure.joins[0].live and structure.residual_adds == {} and structure.inert_adds == {8: 1}
+    assert from_layout(LAYOUT).basic_blocks == {8: 1}
+    one_dead = [{"carried": True, "influence": 0.3}, {"carried": True, "influence": 0.0}]
+    assert from_layout({**LAYOUT, "residual_adds": [{**LAYOUT["residual_adds"][0], "chain": one_dead}]}
+                       ).basic_blocks == {}
+
+
+def test_the_stem_is_judged_against_the_input():
+    assert describe_signal(from_layout(LAYOUT)) == []
+    faint = describe_signal(from_layout({**LAYOUT, "stem_influence": 0.5 * SIGNAL_RATIO * 0.5}))
+    assert len(faint) == 1 and faint[0].startswith(SIGNAL[1] + " 5.0e-02 times as much as perturbing the input")
+    assert describe_signal(from_layout({**LAYOUT, "bypass": True})) == [SIGNAL[0]]
 
 
 @pytest.mark.parametrize("broken", [
@@ -110,6 +160,11 @@ def test_influence_is_judged_against_the_yardstick():
     {"residual_adds": [{"channels": 8, "influence": [1.0], "conv_influence": 1.0}]},
     {"input_size": "64x96"},
     {"op_types": "Conv"},
+    {"bypass": 1},
+    {"trunk_weights": -1},
+    {"stem_influence": float("nan")},
+    {"residual_adds": [{"channels": 8, "size": [64, 96], "in_size": [64, 96], "influence": [1.0, 1.0],
+                        "conv_influence": 1.0, "chain": "3x3"}]},
 ])
 def test_a_malformed_report_is_a_value_error(broken):
     with pytest.raises((ValueError, KeyError, TypeError)):
