@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import platform
 
+from grader.sandbox import seccomp
 from grader.sandbox.bubblewrap import probe
 from grader.sandbox.cgroups import probe_cgroups
 from grader.sandbox.identity import SLOTS, UID_BASE
@@ -25,6 +27,9 @@ def isolation_report(limits: Limits = Limits()) -> dict[str, str]:
                                  "share one process budget (run as root for a uid per run)")
         lines["/tmp"] = f"tmpfs of {limits.tmp_bytes // mib} MiB"
         lines["scratch"] = f"tmpfs of {limits.scratch_bytes // mib} MiB (a private copy of the submission)"
+        lines["seccomp"] = ("a filter refusing keyrings, namespaces, mounts, ptrace, bpf, perf events, io_uring"
+                            if seccomp.supported() else
+                            f"none on {platform.machine()} (the filter is written for x86-64)")
     lines["cgroup"] = (f"v{layout.version}: memory {limits.memory_bytes // mib} MiB (tmpfs pages included), "
                        f"{limits.processes} processes, per run" if layout is not None else
                        f"none ({why_not}); memory is bounded per process by RLIMIT_AS, processes by RLIMIT_NPROC")
