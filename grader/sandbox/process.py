@@ -98,8 +98,8 @@ def run_contained(argv: list[str], *, cwd: Path, env: dict[str, str], rlimits: l
     try:
         if conductor is not None:
             reason = conductor(process, deadline)
-            if reason is None and (leftover := _poll(process, min(deadline, time.monotonic() + 10), None)):
-                reason = leftover  # it closed its channel but went on running
+            if reason is None:  # done: a moment to exit cleanly, then whatever still runs is killed below
+                _poll(process, min(deadline, time.monotonic() + 2), None)
         else:
             reason = _poll(process, deadline, watchdog)
     finally:
