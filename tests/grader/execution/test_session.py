@@ -104,3 +104,10 @@ def test_one_strike_per_function_keeps_a_run_bounded(tmp_path, sandbox):
     assert "an earlier call of hang did not finish" in report.outcomes["h3"].reason
     assert report.outcomes["f"].value == 7
     assert len(report.runs) == 2
+
+
+def test_a_budget_of_threads_reaches_the_submissions_libraries(tmp_path, sandbox):
+    (tmp_path / "solution.py").write_text("import os\ndef threads():\n    return os.environ.get('OMP_NUM_THREADS')\n")
+    report = run_calls(stage(tmp_path / "solution.py", tmp_path / "scratch"), [call("t", "threads")], sandbox,
+                       Budget(load_seconds=60, threads=1))
+    assert report.outcomes["t"].value == "1"
