@@ -26,9 +26,18 @@ def manual_total(scores: dict[str, ManualScore]) -> float:
     return round(sum(s.points for s in scores.values()), 6)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+
+
+def _inert(cell):
+    """A text cell that a spreadsheet would take for a formula (a student's name such as
+    `=HYPERLINK(...)`) gets a leading apostrophe; numbers and other text are left as they are."""
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+
+
 def _csv_text(rows: list[list]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    csv.writer(buffer, lineterminator="\n").writerows([[_inert(cell) for cell in row] for row in rows])
     return buffer.getvalue()
 
 

@@ -58,3 +58,11 @@ def test_junit_xml_parses_whatever_characters_a_message_holds():
     failure = root.find("testsuite[@name='mallory']/testcase[@name='metrics.add']/failure")
     assert failure.text == "bad[31m value \u00e9\U0001f600\tend" and failure.get("message") == "0/2 points: add"
     assert root.find("testsuite[@name='mallory']").get("timestamp") == "2026-01-01"
+
+
+def test_text_a_spreadsheet_would_run_as_a_formula_is_made_inert():
+    from grader.gradebook.exports import _csv_text
+
+    text = _csv_text([["student", "total"], ['=HYPERLINK("https://attacker.example","x")', 3.5], ["@SUM(A1)", -1.0],
+                      ["ada", 2]])
+    assert "'=HYPERLINK" in text and "'@SUM" in text and ",-1.0" in text and "\nada,2" in text
