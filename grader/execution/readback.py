@@ -25,6 +25,7 @@ MAX_SUBMISSION_ANSWER_BYTES = 2 ** 30  # every answer of one grading together
 ANSWER_SCHEMA_VERSION = 1  # what the harness writes (inside/grader_harness.py)
 LOAD_EVENT_KINDS = ("start", "error", "timeout", "skipped", "dead_kernel")
 MAX_LOAD_EVENTS = 200
+LOAD_ID = "_load"  # the worker's first message: what happened while the submission loaded (inside/ has its twin)
 NAME = re.compile(r"^out/[A-Za-z0-9_.-]+\.(npy|onnx)$")
 
 
@@ -148,7 +149,7 @@ def _load_event(raw: Any) -> LoadEvent | None:
                      _text(raw.get("reason"), 300))
 
 
-def read_load_events(io_dir: Path, name: str = "_load") -> list[LoadEvent]:
+def read_load_events(io_dir: Path, name: str = LOAD_ID) -> list[LoadEvent]:
     """What happened while the submission loaded; malformed entries are dropped, never trusted."""
     try:
         raw = json.loads(read_untrusted(io_dir, f"out/{name}.json", MAX_JSON_BYTES))

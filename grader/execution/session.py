@@ -22,15 +22,14 @@ from pathlib import Path
 
 from grader.execution.calls import Call, CallOutcome, Encoder
 from grader.execution.channel import Answer, AnswerChannel, ChannelError, Closed
-from grader.execution.readback import (MAX_ANSWER_BYTES, MAX_SUBMISSION_ANSWER_BYTES, LoadEvent, read_load_events,
-                                       read_outcome)
+from grader.execution.readback import (LOAD_ID, MAX_ANSWER_BYTES, MAX_SUBMISSION_ANSWER_BYTES, LoadEvent,
+                                       read_load_events, read_outcome)
 from grader.execution.staging import StagedSubmission
 from grader.fileio import remove_tree
 from grader.sandbox import Limits, ProcessResult, Sandbox, SandboxRequest
 
 HARNESS_DIR = Path(__file__).parent / "inside"
 SCHEMA_VERSION = 2
-LOAD_ID = "_load"  # the worker's first message: what happened while the submission loaded
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grader.execution.exceptions import UntrustedOutputError
 from grader.execution.readback import read_untrusted
+from grader.execution.staging import MAX_NOTEBOOK_BYTES
 
 HISTORY_FILE = "history.csv"
 ANALYSIS_TAG = "failure_analysis_answer"
@@ -23,7 +24,6 @@ MAX_HISTORY_SERIES = 12  # numeric columns kept besides the epoch: a chart line 
 MAX_HISTORY_POINTS = 500  # per column; longer histories are thinned evenly, first and last epoch kept
 EPOCH_COLUMN = "epoch"  # the x axis of the curves, when history.csv has it
 MAX_ANALYSIS_CHARS = 20_000
-MAX_NOTEBOOK_BYTES = 64 * 2 ** 20
 
 
 @dataclass(frozen=True)
