@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision are pinned as a pair: PyPI's torchvision only imports beside its own torch.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean otter
 
 install: $(VENV)/.installed
 
@@ -27,3 +27,8 @@ bench: install
 
 clean:
 	rm -rf runs .pytest_cache
+
+# Otter-Grader in a virtual environment of its own, for the side-by-side in benchmarks/grading_throughput.py.
+otter:
+	$(PYTHON) -m venv .venv-otter
+	.venv-otter/bin/pip install -q "otter-grader==7.0.0" ipykernel numpy

@@ -1,16 +1,20 @@
 """Batch grading throughput: submissions per minute and per-submission overhead for 1 and 2 workers,
-a projection for a class of 300, the time of a student's `grader check`, and where one full
-grading's time goes (a per-stage table: staging, sandbox start and load, each kind of call, the
-checks by tag with the verifier's runs inside them, the report).
+a projection for a class of 300, the time of a student's `grader check`, a one-part notebook
+grading beside Otter-Grader's `otter run` of a one-question notebook (when Otter is installed), and
+where one full grading's time goes (a per-stage table: staging, sandbox start and load, each kind
+of call, the checks by tag, and inside them acceptance and each verifier stage).
 
-Two kinds of submission, each graded by `run_batch` exactly as `grader batch` does:
+Kinds of submission, each graded by `run_batch` exactly as `grader batch` does:
   full  the reference solution with the smoke model (`make demo` writes runs/demo/model.pt), graded
-        on every test of the default assignment, the held-out set included;
+        on every test of the default assignment, the held-out set included. Each copy's model.pt
+        differs a little (one batch-norm scale), so every grading exports, accepts and verifies a
+        graph of its own, as a class's submissions do: no cache can hide work;
   tiny  a two-function module on the three-test mini assignment: what the batch machinery and the
         sandbox cost when the tests themselves cost nothing.
 Overhead per submission = wall x workers / submissions - mean time inside grading (its own clock).
+Otter: `--otter PATH`, else $OTTER, else .venv-otter/bin/otter (`make otter`), else `otter` on PATH.
 
-    python benchmarks/grading_throughput.py [--full 4] [--tiny 20] [--model runs/demo/model.pt]
+    python benchmarks/grading_throughput.py [--full 6] [--tiny 20] [--model runs/demo/model.pt]
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +38,7 @@ from grader.batch import BatchOptions, run_batch  # noqa: E402
 from grader.assignments import load_assignment  # noqa: E402
 from grader.gradebook import GRADEBOOK_FILE, Gradebook  # noqa: E402
 from grader.reports import write_graded  # noqa: E402
-from grader.scoring import GradingPlan, grade  # noqa: E402
+from grader.scoring import GradingPlan, grade, load_plan  # noqa: E402
 from tests.fixtures.mini import MINI_ASSIGNMENT, write_class  # noqa: E402
 from tests.fixtures.submissions import package_reference  # noqa: E402
 
@@ -53,24 +59,115 @@ def measure(folder: Path, plan: GradingPlan, workers: int, scratch: Path) -> dic
             "overhead_per_submission_s": round(wall * workers / n - mean_inside, 2)}
 
 
-def stages(submission: Path, scratch: Path) -> list[tuple[str, float]]:
-    """One full grading of `submission`, its time by stage, and writing its report."""
+WITHIN = "  within"  # rows of a grading's timings already counted in the row above them
+
+
+def stages(warm_up: Path, submission: Path, scratch: Path) -> list[tuple[str, float]]:
+    """One full grading of `submission` after one of `warm_up` (so imports and the suite are warm, as
+    in a batch worker; a graph of its own, so the verifier's cache is cold), its time by stage, and
+    writing its report."""
+    grade(GradingPlan(DEFAULT, threads=os.cpu_count()), warm_up)
     start = time.perf_counter()
     result = grade(GradingPlan(DEFAULT, threads=os.cpu_count()), submission)
     wall = time.perf_counter() - start
     began = time.perf_counter()
     write_graded(scratch / "stages", result, load_assignment(DEFAULT))
     report = time.perf_counter() - began
-    other = max(0.0, wall - sum(seconds for _, seconds in result.timings))
-    return [*result.timings, ("other (suite loading, seeds, ...)", other),
+    other = max(0.0, wall - sum(seconds for name, seconds in result.timings if not name.startswith(WITHIN)))
+    return [*result.timings, ("other (hashing, seeds, results)", other),
             ("report (results.json and report.html)", report), ("total", wall + report)]
+
+
+def distinct_copies(reference: Path, model: Path, folder: Path, count: int) -> None:
+    """`count` copies of the reference submission under `folder`, each with a model.pt of its own."""
+    import torch
+
+    state = torch.load(model, map_location="cpu", weights_only=True)
+    scale = next(k for k in state if k.endswith("bn1.weight"))
+    folder.mkdir()
+    for i in range(count):
+        copy = folder / f"student{i:02d}"
+        shutil.copytree(reference, copy, ignore=shutil.ignore_patterns("model.pt"))
+        torch.save({**state, scale: state[scale] * (1 + 1e-3 * (i + 1))}, copy / "model.pt")
+
+
+def otter_executable(given: str | None) -> str | None:
+    """Otter's command line, where one is installed."""
+    for candidate in (given, os.environ.get("OTTER"), str(ROOT / ".venv-otter" / "bin" / "otter"), shutil.which("otter")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+METRICS_SOURCE = ("confusion_matrix", "_ratio", "dice_from_confusion", "iou_from_confusion", "dice_per_class",
+                  "iou_per_class", "pixel_accuracy")
+OTTER_TEST = """OK_FORMAT = True
+
+test = {"name": "q1", "points": 1, "suites": [{"cases": [{"code": \
+    ">>> import numpy as np\\n>>> bool(np.allclose(dice_per_class(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3), "
+    "[1.0, 2 / 3, 2 / 3]))\\nTrue\\n", "hidden": False, "locked": False}], "scored": True, "setup": "", "teardown": "",
+    "type": "doctest"}]}
+"""
+
+
+def metrics_notebook(path: Path) -> Path:
+    """A notebook whose one code cell defines the chapter's metrics (the reference's own code)."""
+    import inspect
+
+    import nbformat
+
+    import reference.metrics as metrics
+
+    source = "import numpy as np\n\n\n" + "\n\n".join(inspect.getsource(getattr(metrics, name))
+                                                       for name in METRICS_SOURCE)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def beside_otter(otter: str, scratch: Path, runs: int = 2) -> dict:
+    """Seconds of `otter run` on a one-question notebook and of a `--tag metrics` grading of the same
+    notebook here (sandboxed, drawn cases included), best of `runs` each, measured in turn."""
+    work = scratch / "otter"
+    notebook = metrics_notebook(work / "metrics.ipynb")
+    (work / "tests").mkdir()
+    (work / "tests" / "q1.py").write_text(OTTER_TEST)
+    subprocess.run([otter, "generate"], cwd=work, check=True, capture_output=True)
+    ours_nb = metrics_notebook(scratch / "ours" / "unet_urothelial.ipynb")
+    plan = GradingPlan(DEFAULT, tags=("metrics",))
+    grade(plan, ours_nb)  # the suite loaded once, as the grader's process has it before a grading
+    otter_s, ours_s = [], []
+    for k in range(runs):
+        out = work / f"out{k}"
+        out.mkdir()
+        start = time.perf_counter()
+        done = subprocess.run([otter, "run", "-a", "autograder.zip", "-o", str(out), "--no-logo", str(notebook)],
+                              cwd=work, capture_output=True, text=True)
+        otter_s.append(time.perf_counter() - start)
+        results = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
+        passed = any(t.get("name") == "q1" and t.get("score") == 1 for t in results.get("tests", []))
+        if done.returncode or not passed:
+            sys.exit(f"otter run did not grade the notebook: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+        start = time.perf_counter()
+        result = grade(plan, ours_nb)
+        ours_s.append(time.perf_counter() - start)
+        if result.score != result.max_score:
+            sys.exit(f"the metrics grading of the reference's metrics scored {result.score}/{result.max_score}")
+    calls = sum(len(t.calls) for t in load_plan(plan)[1])
+    about = subprocess.run([otter, "--version"], capture_output=True, text=True).stdout
+    version = next((line.split(":", 1)[1].strip() for line in about.splitlines() if "Otter-Grader version" in line), "?")
+    return {"otter_s": round(min(otter_s), 2), "ours_s": round(min(ours_s), 2), "our_calls": calls,
+            "otter": f"Otter-Grader {version}"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", type=int, default=4, help="reference submissions to grade (0: skip)")
+    parser.add_argument("--full", type=int, default=6, help="reference submissions to grade (0: skip)")
     parser.add_argument("--tiny", type=int, default=20, help="tiny submissions to grade")
     parser.add_argument("--model", type=Path, default=ROOT / "runs" / "demo" / "model.pt")
+    parser.add_argument("--otter", help="Otter-Grader's `otter` command (default: found as the docstring says)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -85,15 +182,15 @@ def main() -> None:
             if not args.model.is_file():
                 sys.exit(f"{args.model}: no model; run `make demo` first, or pass --full 0")
             reference = package_reference(scratch / "reference", args.model)
-            (scratch / "full").mkdir()
-            for i in range(args.full):
-                os.symlink(reference, scratch / "full" / f"student{i:02d}")
+            distinct_copies(reference, args.model, scratch / "full", max(2, args.full))
             for workers in (1, 2):
                 rows.append({"kind": "full", **measure(scratch / "full", GradingPlan(DEFAULT), workers, scratch)})
             start = time.perf_counter()
             grade(GradingPlan(DEFAULT, hidden=False, allow_unsandboxed=True), package_reference(scratch / "check"))
             check_s = time.perf_counter() - start
-            stage_rows = stages(reference, scratch)
+            stage_rows = stages(scratch / "full" / "student00", scratch / "full" / "student01", scratch)
+        otter = otter_executable(args.otter)
+        side = beside_otter(otter, scratch) if otter else None
     print(f"{'kind':<6}{'workers':>8}{'subs':>6}{'wall s':>9}{'subs/min':>10}{'grading s':>11}{'overhead s':>12}")
     for r in rows:
         print(f"{r['kind']:<6}{r['workers']:>8}{r['submissions']:>6}{r['wall_s']:>9}{r['per_minute']:>10}"
@@ -106,11 +203,18 @@ def main() -> None:
             print(f"projection, {CLASS_SIZE} students, {workers} worker(s): "
                   f"{CLASS_SIZE / r['per_minute']:.0f} min")
         print(f"grader check of the reference (public tests, no model.pt): {check_s:.1f} s")
-        print("\none full grading of the reference, by stage (1 worker, every core):")
+        print("\none full grading of the reference, by stage (1 worker, every core, warm process, its own graph;"
+              " rows starting 'within' are part of the checks above them):")
         for name, seconds in stage_rows:
-            print(f"  {name:<48}{seconds:>8.2f} s")
+            print(f"  {name:<64}{seconds:>8.2f} s")
+    if side:
+        print(f"\none-part notebook grading ({side['our_calls']} calls, `--tag metrics`, sandboxed): "
+              f"{side['ours_s']:.2f} s; {side['otter']} `otter run` of a one-question notebook: {side['otter_s']:.2f} s; "
+              f"ours / otter = {side['ours_s'] / side['otter_s']:.2f}")
+    else:
+        print("\nOtter-Grader is not installed (`make otter`), so the side-by-side with `otter run` was skipped")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"batches": rows, "otter": side}, indent=2))
 
 
 if __name__ == "__main__":

@@ -71,7 +71,10 @@ def _poll(process: subprocess.Popen, deadline: float, watchdog: Watchdog | None)
             return "timeout"
         if watchdog is not None and (reason := watchdog()):
             return reason
-        time.sleep(0.1)
+        try:  # returns within milliseconds of the exit: an idle tenth of a second is a core's worth in a batch
+            process.wait(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            pass
     return None
 
 

@@ -15,6 +15,7 @@ from grader.sandbox import Sandbox
 from grader.scoring.extras import read_extras
 from grader.scoring.results import GradeResult, TestResult
 from grader.suites.base import Answers, Failure, Partial, Test, instantiate
+from grader.verifier import verifier_usage
 
 
 MAX_MESSAGE = 2000
@@ -104,7 +105,8 @@ def ungraded(tests: list[Test], reason: str, sandbox: str = "") -> GradeResult:
 def _timings(staging: float, report: SessionReport, calls: list[Call],
              checks: dict[str, float]) -> tuple[tuple[str, float], ...]:
     """Where a grading's time went: staging, each sandbox's start and load, the calls by function (on
-    the host's clock), and the checks by tag (the verifier's runs happen inside the checks)."""
+    the host's clock), and the checks by tag. The verifier's runs happen inside the checks: the grading
+    adds their stages as rows named "  within checks, ..." (already counted in the checks' rows)."""
     by_function: dict[str, float] = {}
     for c in calls:
         outcome = report.outcomes.get(c.id)
@@ -136,11 +138,13 @@ def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budg
         report = run_calls(staged, calls, sandbox, budget, work_dir)
         checks: dict[str, float] = {}
         results = []
-        for test in tests:
-            began = time.monotonic()
-            results.append(_verdict(test, report))
-            checks[test.tag] = checks.get(test.tag, 0.0) + time.monotonic() - began
-        timings = _timings(staged_at - start, report, calls, checks)
+        with verifier_usage(budget.threads) as usage:
+            for test in tests:
+                began = time.monotonic()
+                results.append(_verdict(test, report))
+                checks[test.tag] = checks.get(test.tag, 0.0) + time.monotonic() - began
+        timings = _timings(staged_at - start, report, calls, checks) + tuple(
+            (f"  within checks, {stage}", round(seconds, 3)) for stage, seconds in usage.stages.items())
         return GradeResult(tuple(results), time.monotonic() - start, _load_summary(report), sandbox.name,
                            _problem(report), extras, seed=seed, timings=timings)
     finally:

@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from onnx import AttributeProto, TensorProto
 from grader.execution.onnx_graph import MAX_ONNX_BYTES
 from grader.sandbox.limits import GIB, Limits
 from grader.sandbox.process import run_contained
+from grader.verifier.usage import record
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
 MAX_NODES = 5000
@@ -209,7 +211,9 @@ def accept(data: bytes) -> AcceptedGraph:
     with _recent_lock:
         verdict = _recent.get(data)
     if verdict is None:
+        began = time.monotonic()
         verdict = _accept_bounded(data)
+        record("acceptance (bounded child)", time.monotonic() - began)
         with _recent_lock:
             _recent[data] = verdict
             while len(_recent) > RECENT:

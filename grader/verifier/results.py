@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from grader.execution.exceptions import UntrustedOutputError
 from grader.execution.readback import read_untrusted
-from grader.verifier.job import Job
+from grader.verifier.job import SCHEMA_VERSION, Job
 
 MAX_PART_JSON = 4 * 2 ** 20
 NPY_HEADER = 4096
@@ -44,6 +45,7 @@ class Verification:
     structure: dict[str, Any] | str = "the structure was not asked for"
     labels: dict[str, dict[str, list[np.ndarray]] | str] = field(default_factory=dict)
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # the run's own account of its time (benchmarks)
 
     def probe(self, k: int) -> ProbeOutput:
         return _value(self.probes[k] if k < len(self.probes) else "probe not asked for")
@@ -77,6 +79,9 @@ def _part(io_dir: Path, name: str, missing: str) -> dict | str:
         return f"the grader's verifier answered something it could not read ({_clean(err, 200)})"
     if not isinstance(data, dict):
         return "the grader's verifier answered something it could not read"
+    if data.get("schema_version") != SCHEMA_VERSION:
+        return (f"the grader's verifier answered in layout version {_clean(data.get('schema_version'), 20)}, not "
+                f"{SCHEMA_VERSION}: its files and the grader's come from different versions; reinstall the grader")
     if "error" in data:
         return (ANALYSIS if data.get("kind") == "analysis" else "") + _clean(data["error"])
     return data
@@ -153,7 +158,21 @@ def read_verification(io_dir: Path, job: Job, missing: str, output_cap: int) -> 
                                                                           "something it could not read"
     for label_set in job.label_sets:
         result.labels[label_set.name] = _labels(io_dir, label_set, missing)
+    result.stages = _stages(io_dir)
     return result
+
+
+STAGE = re.compile(r"^[a-z0-9_ ,.]{1,60}$")
+
+
+def _stages(io_dir: Path) -> dict[str, float]:
+    """The run's seconds per stage, if it wrote them sensibly; never needed for a grade."""
+    data = _part(io_dir, "timings.json", "")
+    seconds = data.get("seconds") if isinstance(data, dict) else None
+    if not isinstance(seconds, dict) or len(seconds) > 32:
+        return {}
+    return {k: float(v) for k, v in seconds.items() if isinstance(k, str) and STAGE.match(k) and
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e5}
 
 
 def outputs_agree(ours: np.ndarray, theirs: Any, atol: float = 2e-4, rtol: float = 1e-3) -> bool:

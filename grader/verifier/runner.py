@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grader.sandbox
@@ -22,6 +22,7 @@ from grader.sandbox import BubblewrapSandbox, Limits, PlainSandbox, ProcessResul
 from grader.verifier.acceptance import AcceptedGraph
 from grader.verifier.job import Job
 from grader.verifier.results import Verification, read_verification
+from grader.verifier.usage import current, record
 
 INSIDE_DIR = Path(__file__).parent / "inside"
 GIB = 2 ** 30
@@ -30,7 +31,7 @@ MAX_OUTPUT_ELEMENTS = 2 ** 24  # the probe outputs handed back: 64 MiB of float3
 
 
 def _threads() -> int:
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ class Verifier:
     def run(self, data: bytes, job: Job) -> Verification:
         """One run over raw graph bytes (acceptance is the caller's business), never cached."""
         start = time.monotonic()
+        usage = current()
+        limits = self.limits if usage is None or usage.threads is None else replace(
+            self.limits, threads=max(1, usage.threads))
         root = Path(tempfile.mkdtemp(prefix="grader-verify-"))
         try:
             root.chmod(0o755)
@@ -122,17 +126,21 @@ class Verifier:
             scratch.mkdir()
             io_dir.mkdir(mode=0o755)
             (io_dir / "graph.onnx").write_bytes(data)
-            job.write(io_dir, self.limits.memory_bytes / GIB, self.limits.threads, MAX_OUTPUT_ELEMENTS)
+            job.write(io_dir, limits.memory_bytes / GIB, limits.threads, MAX_OUTPUT_ELEMENTS)
             (io_dir / "out").mkdir()
             _world_readable(io_dir)
             request = SandboxRequest(["{python}", "{harness}/verify_worker.py", "{io}"], scratch, io_dir, INSIDE_DIR,
-                                     self.limits.sandbox_limits(job), gpu=False, writable_io=("out",),
+                                     limits.sandbox_limits(job), gpu=False, writable_io=("out",),
                                      env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                                           "MKL_NUM_THREADS": "1"})
             result = (self.sandbox or default_sandbox()).run(request)
-            missing = why_missing(result, self.limits.wall_for(job), self.limits.memory_bytes)
+            missing = why_missing(result, limits.wall_for(job), limits.memory_bytes)
             verification = read_verification(io_dir, job, missing, MAX_OUTPUT_ELEMENTS)
             verification.seconds = time.monotonic() - start
+            inside = sum(verification.stages.values())
+            record("verifier: sandbox, process start, reading answers", verification.seconds - inside)
+            for stage, seconds in verification.stages.items():
+                record(f"verifier: {stage}", seconds)
             return verification
         finally:
             shutil.rmtree(root, ignore_errors=True)

@@ -68,7 +68,7 @@ class Perturbation:
         for name in self.watch:
             if name not in present:
                 graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-        self.session = make_session(rewritten.SerializeToString(), optimize=False)
+        self.session = make_session(rewritten, optimize=False)
         self.zeros = {name: np.zeros(shape, np.float32) for _, name, shape, _ in self.noise}
         self.rng = np.random.default_rng(seed)
         self.base: tuple[np.ndarray, dict[str, np.ndarray]] | None = None

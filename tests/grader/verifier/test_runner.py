@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from grader.sandbox import ProcessResult
-from grader.verifier import Job, LabelSet, VerificationFailed, Verifier, VerifierLimits, accept
+from grader.verifier import Job, LabelSet, VerificationFailed, Verifier, VerifierLimits, accept, verifier_usage
+from grader.verifier.results import _stages
 from grader.verifier.runner import default_sandbox
 from tests.grader.verifier.graphs import make_graphs
 
@@ -92,6 +93,8 @@ class Scripted:
             if callable(content):
                 content(out / name)
             else:
+                if isinstance(content, dict):
+                    content = {"schema_version": 1, **content}
                 (out / name).write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
         return ProcessResult(None if self.killed else self.returncode, self.signal, self.killed, "", False, 0, 0.1)
 
@@ -114,6 +117,7 @@ def test_malformed_answers_become_clear_failures():
     assert "could not read" in _probes(**linked)
     assert _probes(**{"probes.json": {"results": [{"error": "onnxruntime could not run it (\x1b[31mred)"}]}}) == \
         "onnxruntime could not run it ( [31mred)"
+    assert "layout version 7, not 1" in _probes(**{"probes.json": {"schema_version": 7, "results": []}})
 
 
 def test_a_run_that_dies_or_hangs_names_why():
@@ -143,3 +147,41 @@ def test_the_wall_clock_grows_with_the_pixels_to_label():
     image = np.zeros((3, 1000, 1000), np.float32)
     job = Job(label_sets=(LabelSet("big", (image, image), ("reference", "zeros-end")),))
     assert VerifierLimits(wall_seconds=120, seconds_per_megapixel=20).wall_for(job) == 120 + 20 * 4
+
+
+class Recording(Counting):
+    """A counting sandbox that keeps each run's job description."""
+
+    def __init__(self):
+        super().__init__()
+        self.specs = []
+
+    def run(self, request, watchdog=None):
+        self.specs.append(json.loads((request.io_dir / "job.json").read_text()))
+        return super().run(request, watchdog)
+
+
+def test_a_grading_sets_the_threads_and_collects_each_stage():
+    sandbox = Recording()
+    verifier = Verifier(sandbox)
+    image = np.random.default_rng(2).random((3, 40, 50), dtype=np.float32)
+    job = Job(probes=(PROBE,), label_sets=(LabelSet("check", (image,)),))
+    with verifier_usage(threads=3) as usage:
+        graph = accept(make_graphs.plain(4.0))
+        verifier.verify(graph, job)
+    assert sandbox.specs[-1]["threads"] == 3
+    assert {"acceptance (bounded child)", "verifier: probes", "verifier: labels check",
+            "verifier: sandbox, process start, reading answers"} <= set(usage.stages)
+    assert all(seconds >= 0 for seconds in usage.stages.values())
+    verifier.verify(graph, Job(probes=(PROBE,)))  # outside a grading: the limits' own threads, nothing collected
+    assert sandbox.specs[-1]["threads"] == VerifierLimits().threads
+
+
+def test_timings_a_run_writes_are_read_strictly(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "timings.json").write_text(json.dumps({"schema_version": 1, "seconds": {"probes": 0.5, "labels x": -1, "bad\nname": 1,
+                                                              "structure and perturbations": "1", "big": 1e9}}))
+    assert _stages(tmp_path) == {"probes": 0.5}
+    (out / "timings.json").write_text("[1, 2]")
+    assert _stages(tmp_path) == {}
