@@ -87,3 +87,12 @@ def graded_reference(smoke_run, tmp_path_factory):
     plan = GradingPlan(Path(__file__).resolve().parents[1] / "assignments" / "unet_urothelial",
                        allow_unsandboxed=True)
     return folder, grade(plan, folder)
+
+
+@pytest.fixture(scope="session")
+def encoder_graphs(tmp_path_factory):
+    """smp U-Nets with ResNet18/34/50 encoders, with scSE attention, and hostile look-alikes: each exported,
+    analysed and verified at most once per session, when a test first asks (tests/fixtures/graphs/encoders.py)."""
+    from tests.fixtures.graphs.encoders import EncoderGraphs
+
+    return EncoderGraphs(tmp_path_factory.mktemp("encoder_graphs"))

@@ -10,7 +10,15 @@ convolutions, and measures the change of the output next to the change a perturb
 - a skip counts when its encoder feature changes the output (`torch.cat([x, skip * 0])` does not);
 - a residual block counts when both sides carry its input to the output and one of its
   convolutions does too (`x + 0 * x` and `x + conv(x) * 0` do not); it is a *basic block* (ResNet18/34's)
-  when two full 3×3 convolutions in series on its branch each carry its input and change the output;
+  when two full 3×3 convolutions in series on its branch each carry its input and change the output,
+  a *bottleneck block* (ResNet50's) when a 1×1, a 3×3 and a 1×1 convolution in series on its branch
+  each do, the last one making the block's channels (its *expansion*: those over the 3×3's);
+- an encoder is identified against specs (`EncoderSpec`: stem, block kind, blocks per stage, weights)
+  by what it computes, never by names (`describe_encoder`, `identify_encoder`);
+- attention on the skips counts when a sigmoid gate multiplying the skip features (on the skip before
+  the concat, or the concatenation itself, as smp's scSE does) changes the output and is itself
+  changed by the input: a gate multiplied by 0, or computed from nothing that varies, does not.
+  Dropout is not detectable: an evaluation-mode export leaves no trace of it (`detect_variants`);
 - the encoder carries the signal when perturbing its first convolution's output changes the output
   about as much as perturbing the input does, and no path takes the input to the output around it (a
   U-Net scaled down to nothing next to a second network would pass every other, yardstick-relative test).
@@ -25,6 +33,37 @@ from typing import Any
 INFLUENCE_RATIO = 1e-3  # of the yardstick: a real skip or branch measures 1e-2 to 1, a dead one exactly 0
 SIGNAL_RATIO = 0.1  # of the input's influence, the stem's: real U-Nets 0.5 to 2, one riding along at 1e-4 of it
 WEIGHTS_TOLERANCE = 0.05  # of the expected number of convolution weights in the encoder
+KINDS = ("basic", "bottleneck", "plain")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One residual addition of the encoder, as measured: what its branch computes, and whether it counts."""
+
+    channels: int
+    kind: str  # "basic" or "bottleneck" when its series of convolutions all change the output, else "plain"
+    width: int  # output channels of the 3×3 convolution of a bottleneck block (0 for the others)
+    counted: bool  # both sides and a branch convolution change the output
+    downsamples: bool
+
+    @property
+    def expansion(self) -> float:
+        return self.channels / self.width if self.width else 0.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A sigmoid gate multiplying skip features: on the skip path (`where="skip"`) or on the join's output."""
+
+    where: str
+    size: tuple[int, int]
+    channels: int
+    live: bool  # perturbing the gate changes the output
+    input_dependent: bool  # perturbing the input changes the gate
+
+    @property
+    def counts(self) -> bool:
+        return self.live and self.input_dependent
 
 
 @dataclass(frozen=True)
@@ -61,6 +100,9 @@ class Structure:
     stem_influence: float = 1.0  # relative output change when the stem's output is perturbed
     input_influence: float = 1.0  # relative output change when the input is perturbed
     bypass: bool = False  # the input reaches the output without passing through the stem
+    bottleneck_blocks: dict[int, int] = field(default_factory=dict)  # channels -> counted live 1×1-3×3-1×1 blocks
+    blocks: tuple[Block, ...] = ()  # every residual addition of the encoder, in the graph's order
+    gates: tuple[Gate, ...] = ()  # sigmoid gates on skips
 
     def scale(self, size: tuple[int, int]) -> str:
         """`1/4` for a size a quarter of the input's."""
@@ -106,7 +148,8 @@ def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Struc
         encoder = j.get("encoder_size")
         joins.append(Join(str(j["op"])[:20], _size(j["size"]), _size(encoder) if encoder is not None else None,
                           int(j["channels"]), encoder is not None and _live(j["influence"], j["reference"], ratio)))
-    counted, inert, basic, downsampling = Counter(), Counter(), Counter(), Counter()
+    counted, inert, basic, downsampling, bottleneck = Counter(), Counter(), Counter(), Counter(), Counter()
+    blocks = []
     for r in layout.get("residual_adds") or []:
         sides = r["influence"]
         if not isinstance(sides, list) or len(sides) != 2:
@@ -119,8 +162,24 @@ def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Struc
         if not isinstance(chain, list) or len(chain) > 8:
             raise ValueError("a residual addition's chain is not a list")
         live_convs = sum(c["carried"] is True and _live(c["influence"], yardstick, ratio) for c in chain)
-        basic[channels] += real and live_convs >= 2
+        kind, widths = r.get("kind", "basic"), _ints(r.get("widths", []))
+        if kind not in KINDS:
+            raise ValueError(f"{str(kind)[:20]} is not a kind of residual block")
+        if kind == "bottleneck":
+            kind = "bottleneck" if real and len(chain) == len(widths) == 3 and live_convs == 3 else "plain"
+        else:
+            kind = "basic" if real and live_convs >= 2 else "plain"
+        basic[channels] += kind == "basic"
+        bottleneck[channels] += kind == "bottleneck"
         downsampling[channels] += real and _size(r["in_size"]) != _size(r["size"])
+        blocks.append(Block(channels, kind, widths[1] if kind == "bottleneck" else 0, real,
+                            _size(r["in_size"]) != _size(r["size"])))
+    gates = []
+    for g in layout.get("gates") or []:
+        if g["where"] not in ("skip", "join") or not isinstance(g["input_dependent"], bool):
+            raise ValueError("a gate's report is malformed")
+        gates.append(Gate(g["where"], _size(g["size"]), int(g["channels"]),
+                          _live(g["influence"], g["reference"], ratio), g["input_dependent"]))
     stem = layout.get("stem")
     op_types = layout.get("op_types") or []
     if not isinstance(op_types, list) or len(op_types) > 500:
@@ -135,7 +194,8 @@ def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Struc
                      dict(counted), dict(inert), _ints(stem, 3) if stem is not None else None,
                      frozenset(str(o)[:50] for o in op_types), {c: n for c, n in basic.items() if n},
                      {c: n for c, n in downsampling.items() if n}, weights, _number(layout["stem_influence"]),
-                     _number(layout["input_influence"]), layout["bypass"])
+                     _number(layout["input_influence"]), layout["bypass"], {c: n for c, n in bottleneck.items() if n},
+                     tuple(blocks), tuple(gates))
 
 
 def _area(size: tuple[int, int]) -> int:
@@ -192,39 +252,166 @@ def describe_skips(structure: Structure) -> list[str]:
     return problems
 
 
-def describe_encoder(structure: Structure, stem: tuple[int, int, int], blocks: dict[int, int],
-                     weights: int) -> list[str]:
-    """Differences from the expected stem, basic blocks per channel count (the first of each stage but
-    the first halving the resolution) and number of convolution weights, as sentences."""
+@dataclass(frozen=True)
+class EncoderSpec:
+    """An encoder as it computes: the stem (filters, kernel, stride), the kind of residual block, blocks per
+    stage keyed by the blocks' output channels (stages in order; each but the first opens by halving the
+    resolution), and the elements of its convolutions' weights, the stem's included."""
+
+    name: str  # what sentences call it
+    stem: tuple[int, int, int]
+    blocks: dict[int, int]
+    weights: int
+    kind: str = "basic"  # "basic" (two 3×3 on the branch) or "bottleneck" (1×1, 3×3, 1×1)
+    expansion: int = 1  # bottleneck blocks: output channels over the 3×3's
+
+    @property
+    def outline(self) -> str:
+        """`basic blocks 3-4-6-3 at 64/128/256/512 channels`."""
+        return _outline(self.kind, list(self.blocks.values()), list(self.blocks), self.expansion)
+
+
+# torchvision's ResNets; weights: their convolutions' (stem included, no fc), as smp's encoders hold them
+RESNET18 = EncoderSpec("ResNet18", (64, 7, 2), {64: 2, 128: 2, 256: 2, 512: 2}, 11_166_912)
+RESNET34 = EncoderSpec("ResNet34", (64, 7, 2), {64: 3, 128: 4, 256: 6, 512: 3}, 21_267_648)
+RESNET50 = EncoderSpec("ResNet50", (64, 7, 2), {256: 3, 512: 4, 1024: 6, 2048: 3}, 23_454_912, "bottleneck", 4)
+RESNETS = (RESNET18, RESNET34, RESNET50)
+BLOCK_WORDS = {"basic": "two 3×3 convolutions in series on the branch that both change the output, as a ResNet "
+                        "basic block does",
+               "bottleneck": "a 1×1, a 3×3 and a 1×1 convolution in series on the branch that all change the "
+                             "output, as a ResNet bottleneck block does"}
+
+
+def _outline(kind: str, counts: list[int], channels: list[int], expansion: float = 0) -> str:
+    text = f"{kind} blocks {'-'.join(map(str, counts))} at {'/'.join(map(str, channels))} channels"
+    return text + (f" (expansion {expansion:g})" if kind == "bottleneck" and expansion else "")
+
+
+def describe_blocks(structure: Structure) -> str:
+    """What the encoder's residual blocks compute, per kind, stages in the graph's order: `basic blocks
+    3-4-6-3 at 64/128/256/512 channels`, or `no residual block that changes the output`."""
+    parts = []
+    for kind in dict.fromkeys(b.kind for b in structure.blocks if b.counted):
+        mine = [b for b in structure.blocks if b.counted and b.kind == kind]
+        per = Counter(b.channels for b in mine)
+        if kind == "plain":
+            parts.append(f"{len(mine)} other residual block{'s' if len(mine) > 1 else ''} (at "
+                         f"{'/'.join(map(str, per))} channels)")
+            continue
+        expansions = {b.expansion for b in mine}
+        parts.append(_outline(kind, list(per.values()), list(per), expansions.pop() if len(expansions) == 1 else 0))
+    return ", and ".join(parts) or "no residual block that changes the output"
+
+
+def _stages(structure: Structure) -> tuple[str, list[int]]:
+    """The kind most of the counted blocks are (basic or bottleneck), and its blocks per channel count."""
+    kinds = Counter(b.kind for b in structure.blocks if b.counted and b.kind != "plain")
+    if not kinds:
+        return "", []
+    kind = kinds.most_common(1)[0][0]
+    return kind, list(Counter(b.channels for b in structure.blocks if b.counted and b.kind == kind).values())
+
+
+def describe_encoder(structure: Structure, spec: EncoderSpec | tuple[int, int, int],
+                     blocks: dict[int, int] | None = None, weights: int | None = None) -> list[str]:
+    """Differences from the expected encoder, as sentences: its stem, blocks of its kind per channel count
+    (the first of each stage but the first halving the resolution), a bottleneck's expansion, and number
+    of convolution weights. `spec` is an EncoderSpec, or the stem of ResNet34-style basic blocks given
+    with `blocks` and `weights`."""
+    if not isinstance(spec, EncoderSpec):
+        spec = EncoderSpec("ResNet34", spec, blocks or {}, int(weights or 0))
     problems = describe_signal(structure)
     if structure.stem is None:
         problems.append("no convolution was found")
-    elif structure.stem != stem:
+    elif structure.stem != spec.stem:
         problems.append(f"the first convolution has {structure.stem[0]} filters of size {structure.stem[1]} and "
                         f"stride {structure.stem[2]}")
-    channels = "/".join(str(c) for c in blocks)
-    found = [structure.basic_blocks.get(c, 0) for c in blocks]
-    if found != list(blocks.values()):
-        problems.append(f"the encoder has {'-'.join(map(str, found))} residual blocks at {channels} channels")
-    plain = sum(structure.residual_adds.get(c, 0) - structure.basic_blocks.get(c, 0) for c in blocks)
+    kinds = structure.bottleneck_blocks if spec.kind == "bottleneck" else structure.basic_blocks
+    channels = "/".join(str(c) for c in spec.blocks)
+    found = [kinds.get(c, 0) for c in spec.blocks]
+    if found != list(spec.blocks.values()):
+        kind = "bottleneck" if spec.kind == "bottleneck" else "residual"
+        problems.append(f"the encoder has {'-'.join(map(str, found))} {kind} blocks at {channels} channels")
+    plain = sum(structure.residual_adds.get(c, 0) - kinds.get(c, 0) for c in spec.blocks)
     if plain:
         problems.append(f"{plain} residual block{'s' if plain > 1 else ''} at {channels} channels "
-                        f"{'do' if plain > 1 else 'does'} not hold two 3×3 convolutions in series on the branch "
-                        "that both change the output, as a ResNet basic block does")
-    first, *later = blocks
+                        f"{'do' if plain > 1 else 'does'} not hold {BLOCK_WORDS[spec.kind]}")
+    if spec.kind == "bottleneck":
+        problems += _expansion(structure, spec)
+    elif structure.bottleneck_blocks:
+        problems.append(f"the encoder holds bottleneck blocks ({describe_blocks(structure)}); {spec.name}'s blocks "
+                        "are basic blocks")
+    first, *later = spec.blocks
     missing = [c for c in later if structure.downsampling.get(c, 0) < 1]
-    extra = [c for c in blocks if structure.downsampling.get(c, 0) > (c != first)]
+    extra = [c for c in spec.blocks if structure.downsampling.get(c, 0) > (c != first)]
     if missing:
         problems.append(f"no residual block at {'/'.join(map(str, missing))} channels halves the resolution, as the "
                         "first block of each of those ResNet stages does (stride 2)")
     if extra:
         problems.append(f"more residual blocks change the resolution at {'/'.join(map(str, extra))} channels "
-                        "than in ResNet34")
-    if abs(structure.trunk_weights - weights) > WEIGHTS_TOLERANCE * weights:
+                        f"than in {spec.name}")
+    if abs(structure.trunk_weights - spec.weights) > WEIGHTS_TOLERANCE * spec.weights:
         problems.append(f"the encoder's convolutions hold {structure.trunk_weights / 1e6:.2f}M weights; "
-                        f"ResNet34's hold {weights / 1e6:.1f}M")
-    inert = sum(structure.inert_adds.get(c, 0) for c in blocks)
+                        f"{spec.name}'s hold {spec.weights / 1e6:.1f}M")
+    inert = sum(structure.inert_adds.get(c, 0) for c in spec.blocks)
     if inert:
         problems.append(f"{inert} addition{'s' if inert > 1 else ''} in the encoder did not count as residual "
                         "blocks: the grader perturbed their branches and the output did not change")
+    return problems
+
+
+def _expansion(structure: Structure, spec: EncoderSpec) -> list[str]:
+    """Bottleneck blocks whose last 1×1 does not widen the 3×3's output `spec.expansion` times."""
+    off = Counter(b.expansion for b in structure.blocks if b.kind == "bottleneck" and b.expansion != spec.expansion)
+    return [f"{n} bottleneck block{'s' if n > 1 else ''} end{'' if n > 1 else 's'} with {e:g} times the channels of "
+            f"{'their' if n > 1 else 'its'} 3×3 convolution; {spec.name}'s end with {spec.expansion} times"
+            for e, n in sorted(off.items())]
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Which spec an encoder matches (`name`, None for none), the closest one and how it differs."""
+
+    name: str | None
+    closest: str
+    problems: tuple[str, ...]  # describe_encoder's sentences for the closest spec: () when it matches
+    computes: str  # describe_blocks: what the encoder's blocks compute
+
+
+def identify_encoder(structure: Structure, specs: tuple[EncoderSpec, ...] | list[EncoderSpec]) -> Identification:
+    """The first of `specs` the encoder matches in every respect, else the closest: of the kind most of its
+    blocks are, then with as many blocks per stage, then with the fewest differences, then the nearest
+    number of weights."""
+    if not specs:
+        raise ValueError("identify_encoder needs at least one spec")
+    kind, counts = _stages(structure)
+
+    def distance(found):
+        problems, spec = found
+        return (spec.kind != kind, counts != list(spec.blocks.values()), len(problems),
+                abs(structure.trunk_weights - spec.weights) / max(spec.weights, 1))
+
+    problems, spec = min(((describe_encoder(structure, spec), spec) for spec in specs), key=distance)
+    return Identification(None if problems else spec.name, spec.name, tuple(problems), describe_blocks(structure))
+
+
+def detect_variants(structure: Structure) -> frozenset[str]:
+    """The U-Net variants the graph computes: "attention" when a sigmoid gate on the skips changes the
+    output and depends on the input. Dropout is never reported: an evaluation-mode graph has none."""
+    return frozenset({"attention"} if any(g.counts for g in structure.gates) else set())
+
+
+def describe_variants(structure: Structure) -> list[str]:
+    """Sentences on sigmoid gates on the skips that do not count as attention, and why."""
+    dead = [g for g in structure.gates if not g.live]
+    constant = [g for g in structure.gates if g.live and not g.input_dependent]
+    problems = []
+    if dead:
+        problems.append(f"{len(dead)} sigmoid gate{'s' if len(dead) > 1 else ''} on the skips at resolution "
+                        f"{_scales(structure, [g.size for g in dead])} do{'' if len(dead) > 1 else 'es'} not change "
+                        "the output (the grader perturbed the gate and the output stayed the same)")
+    if constant:
+        problems.append(f"{len(constant)} sigmoid gate{'s' if len(constant) > 1 else ''} on the skips at resolution "
+                        f"{_scales(structure, [g.size for g in constant])} stay{'' if len(constant) > 1 else 's'} "
+                        "the same whatever the input: attention computes its gate from the features")
     return problems

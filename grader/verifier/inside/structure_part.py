@@ -38,8 +38,9 @@ def _float_tensors(model: onnx.ModelProto) -> list[str]:
     return [o for node in model.graph.node for o in node.output if o and types.get(o) == onnx.TensorProto.FLOAT]
 
 
-def _exposed(model: onnx.ModelProto, runner):
+def _exposed(runner):
     """A session over the graph with every float tensor exposed as an output."""
+    model = runner.light
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
     present = {o.name for o in exposed.graph.output}
@@ -47,7 +48,7 @@ def _exposed(model: onnx.ModelProto, runner):
         if name not in present:
             exposed.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
             present.add(name)
-    return runner.make(exposed.SerializeToString(), optimize=False)
+    return runner.make(exposed, optimize=False)
 
 
 def _all_values(session, runner, probe: np.ndarray) -> dict[str, np.ndarray]:
@@ -83,7 +84,9 @@ def _measure(layout: Layout, topo, model, runner, values, probe, threshold: floa
         residual_sites.append((sides, convs, chain))
     stem_site = downstream(layout.stem_node) if layout.stem_node is not None else None
     input_site = site(topo.consumers.get(runner.input, []))
-    perturbation = Perturbation(model, sites, watch, values, runner.make, seed)
+    gate_sites = [(site(topo.consumers.get(g.gate, [])), downstream(g.node)) for g in layout.gates]
+    watch += [g for g in dict.fromkeys(g.gate for g in layout.gates) if g not in watch]
+    perturbation = Perturbation(runner.light, sites, watch, values, runner.make, seed)
     measure = functools.partial(perturbation.measure, runner.input, probe)
     measure(set())  # the baseline
     joins = []
@@ -101,14 +104,22 @@ def _measure(layout: Layout, topo, model, runner, values, probe, threshold: floa
             carried.update(changed)
             candidates |= {conv_site for name, conv_site in side_convs if changed.get(name, 0.0) >= threshold}
         residuals.append({"channels": r.channels, "size": list(r.size), "in_size": list(r.in_size),
+                          "kind": r.kind, "widths": list(r.widths),
                           "influence": side_influence,
                           "conv_influence": _finite(measure(candidates)[0]) if candidates else 0.0,
                           "convs": sum(len(c) for c in convs),
                           "chain": [{"carried": carried.get(name, 0.0) >= threshold,
                                      "influence": _finite(measure({conv_site})[0])} for name, conv_site in chain]})
-    return {"joins": joins, "residual_adds": residuals,
-            "stem_influence": _finite(measure({stem_site})[0]) if stem_site is not None else 0.0,
-            "input_influence": _finite(measure({input_site})[0])}
+    measured = {"joins": joins, "residual_adds": residuals,
+                "stem_influence": _finite(measure({stem_site})[0]) if stem_site is not None else 0.0,
+                "input_influence": _finite(measure({input_site})[0])}
+    if layout.gates:  # a gate counts when it changes the output and the input changes it
+        _, moved = measure({input_site}, tuple(g.gate for g in layout.gates))
+        measured["gates"] = [{"where": g.where, "size": list(g.size), "channels": g.channels,
+                              "influence": _finite(measure({gate})[0]), "reference": _finite(measure({ref})[0]),
+                              "input_dependent": moved.get(g.gate, 0.0) >= threshold}
+                             for g, (gate, ref) in zip(layout.gates, gate_sites)]
+    return measured
 
 
 def _finite(value: float) -> float:
@@ -120,7 +131,7 @@ def run(job, runner, model: onnx.ModelProto, describe) -> None:
     spec = job.spec["structure"]
     try:
         probe = job.array(spec["probe"]).astype(np.float32)
-        session = _exposed(model, runner)
+        session = _exposed(runner)
         shapes = {name: tuple(int(d) for d in v.shape) for name, v in _all_values(session, runner, probe).items()}
         layout, topo = analyse(model.graph, shapes, runner.input, runner.output)
         small = job.array(spec["influence_probe"]).astype(np.float32)

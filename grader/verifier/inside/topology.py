@@ -11,7 +11,15 @@ resolutions, never from names. Runs inside the verifier (imports numpy and onnx 
 - a *residual add* is an Add of two data tensors in the trunk: its sites perturb what enters each
   side (an identity side is its own edge into the Add), and the outputs of the convolutions that
   belong to one side only; its *chain* is the longest run of full 3×3 convolutions in series on one
-  side (a basic block's branch has two);
+  side (a basic block's branch has two); its *kind* is `bottleneck` when one side holds a 1×1, a 3×3
+  and a 1×1 full convolution in series whose last one makes the Add's channels (ResNet50's block: its
+  chain is those three, its *widths* their output channels), `basic` when the 3×3 chain has two or
+  more, `plain` otherwise;
+- a *gate* is a Mul of a feature by a sigmoid (a Sigmoid or HardSigmoid output, through at most a few
+  one-input operations) outside the trunk, on a skip: the feature is a join's output (smp's scSE
+  attention after the concat) or the Mul lies on a join's skip path (an attention gate before the
+  concat); a skip whose encoder feature reaches the join only through such a gate computed with
+  decoder features is still a join's encoder side;
 - the *stem* is the first convolution of the trunk; a *bypass* is a path along which the input's
   values reach the output without passing through it (a second network riding along).
 """
@@ -52,7 +60,19 @@ class ResidualSite:
     size: tuple[int, int]
     sides: tuple[Side, Side]
     in_size: tuple[int, int]  # the largest resolution entering it: larger than `size` when it downsamples
-    chain: list[int]  # node indices of the longest series of full 3×3 convolutions on one side
+    chain: list[int]  # node indices of the block's series: 1×1-3×3-1×1 (bottleneck) or the longest 3×3 run
+    kind: str = "plain"  # "basic", "bottleneck" or "plain", from the graph alone (liveness is measured later)
+    widths: tuple[int, ...] = ()  # output channels of each convolution of `chain`
+
+
+@dataclass
+class GateSite:
+    node: int  # the Mul
+    gate: str  # the sigmoid's output tensor
+    feature: str  # the tensor the gate multiplies
+    where: str  # "join": the feature is a join's output; "skip": the Mul is on a join's skip path
+    size: tuple[int, int]
+    channels: int
 
 
 @dataclass
@@ -63,6 +83,7 @@ class Layout:
     bottleneck: tuple[int, int]
     joins: list[JoinSite] = field(default_factory=list)
     residuals: list[ResidualSite] = field(default_factory=list)
+    gates: list[GateSite] = field(default_factory=list)
     stem: tuple[int, int, int] | None = None
     stem_node: int | None = None
     bypass: bool = False  # the input reaches the output without passing through the stem
@@ -198,6 +219,123 @@ def _chain(topo: Topology, convs: list[int]) -> list[int]:
     return max(best.values(), key=len, default=[])
 
 
+def _series(topo: Topology, convs: list[int], kernels: tuple[tuple[int, int], ...]) -> list[int]:
+    """Full convolutions among `convs` with `kernels` in that order, each computed from the one before:
+    the series ending last in the graph, or [] when there is none."""
+    partial: list[dict[int, list[int]]] = [{} for _ in kernels]
+    for n in sorted(convs):
+        node = topo.nodes[n]
+        if node.op_type != "Conv" or topo.conv(n)[2] != 1:
+            continue
+        upstream = topo.ancestors(node.input[0]) | {node.input[0]}
+        for position in reversed(range(len(kernels))):
+            if topo.conv(n)[0] != kernels[position]:
+                continue
+            if position == 0:
+                partial[0][n] = [n]
+                continue
+            before = [series for m, series in partial[position - 1].items() if topo.nodes[m].output[0] in upstream]
+            if before:
+                partial[position][n] = before[-1] + [n]
+    return partial[-1][max(partial[-1])] if partial[-1] else []
+
+
+BOTTLENECK = ((1, 1), (3, 3), (1, 1))
+
+
+def _block(topo: Topology, sides: tuple[Side, Side], channels: int) -> tuple[str, list[int], tuple[int, ...]]:
+    """(kind, chain, widths) of a residual add from its sides' convolutions."""
+    for side in sides:
+        series = _series(topo, side.convs, BOTTLENECK)
+        widths = tuple(_channels(topo, topo.nodes[n].output[0]) for n in series)
+        if series and widths[-1] == channels:
+            return "bottleneck", series, widths
+    chain = max((_chain(topo, side.convs) for side in sides), key=len)[:4]  # a basic block needs 2
+    return ("basic" if len(chain) >= 2 else "plain"), chain, tuple(_channels(topo, topo.nodes[n].output[0])
+                                                                  for n in chain)
+
+
+def _channels(topo: Topology, name: str) -> int:
+    shape = topo.shapes.get(name, ())
+    return int(shape[1]) if len(shape) == 4 else 0
+
+
+GATE_OPS = ("Sigmoid", "HardSigmoid")
+PASS_THROUGH = ("Mul", "Add", "Sub", "Div", "Identity", "Cast", "Expand", "Tile", "Neg", "Resize", "Upsample")
+GATE_DEPTH = 4  # one-input operations between a sigmoid and the Mul it gates
+MAX_GATES = 32  # gates measured (two perturbation runs each); U-Nets with attention have one or two per level
+
+
+def _sigmoid_of(topo: Topology, name: str) -> str | None:
+    """The sigmoid output `name` is computed from through one-input operations, or None."""
+    for _ in range(GATE_DEPTH + 1):
+        index = topo.producer.get(name)
+        if index is None:
+            return None
+        node = topo.nodes[index]
+        if node.op_type in GATE_OPS:
+            return node.output[0]
+        inputs = [n for _, n in topo.data_inputs(index)] or [n for n in node.input if n in topo.dynamic]
+        if node.op_type not in PASS_THROUGH or len(inputs) != 1:
+            return None
+        name = inputs[0]
+    return None
+
+
+def _gate_operands(topo: Topology, index: int) -> tuple[str, str] | None:
+    """(sigmoid output, feature) when node `index` multiplies a data tensor by a sigmoid gate."""
+    node = topo.nodes[index]
+    if node.op_type != "Mul" or len(node.input) != 2 or not all(topo.is_data(n) for n in node.input):
+        return None
+    for gate, feature in ((node.input[1], node.input[0]), (node.input[0], node.input[1])):
+        sigmoid = _sigmoid_of(topo, gate)
+        if sigmoid is not None and _sigmoid_of(topo, feature) is None:
+            return sigmoid, feature
+    return None
+
+
+def _gated_feature(topo: Topology, name: str, decoder: set[str]) -> str | None:
+    """The encoder-side feature behind `name` when `name` is that feature times a gate computed with
+    decoder features (an attention gate on a skip), else None."""
+    index = topo.producer.get(name)
+    operands = _gate_operands(topo, index) if index is not None else None
+    return operands[1] if operands and operands[1] not in decoder else None
+
+
+def _gates(topo: Topology, trunk: set[str], decoder: set[str], joins: dict[int, list[str]]) -> list[GateSite]:
+    """Sigmoid gates on a join's output or on a join's skip path (`joins`: node -> encoder-side inputs)."""
+    outputs = {topo.nodes[j].output[0] for j in joins}
+    skip_paths: set[str] = set()
+    for names in joins.values():
+        for name in names:
+            skip_paths |= {name} | (topo.ancestors(name) - trunk - decoder)
+    found = []
+    for index, node in enumerate(topo.nodes):
+        operands = _gate_operands(topo, index)
+        if operands is None or node.output[0] in trunk:
+            continue
+        gate, feature = operands
+        where = "join" if feature in outputs else "skip" if node.output[0] in skip_paths else None
+        size = topo.size(node.output[0])
+        if where and size is not None:
+            found.append(GateSite(index, gate, feature, where, size, _channels(topo, feature)))
+    return found[:MAX_GATES]
+
+
+def _inside_gates(topo: Topology, layout: Layout, output: str) -> set[int]:
+    """Add joins whose every path to `output` passes through a gate's sigmoid: part of the gate."""
+    sigmoids = {topo.producer[g.gate] for g in layout.gates}
+    inside = set()
+    for join in {j.node for j in layout.joins if j.op == "Add"} if sigmoids else ():
+        reached = {topo.nodes[join].output[0]}
+        for index, node in enumerate(topo.nodes):
+            if index not in sigmoids and any(i in reached for i in node.input):
+                reached.update(o for o in node.output if o)
+        if output not in reached:
+            inside.add(join)
+    return inside
+
+
 def _stem_node(topo: Topology, trunk: set[str]) -> int | None:
     """The trunk's first convolution: in topological order, none of the trunk's comes before it."""
     return next((i for i, node in enumerate(topo.nodes) if node.op_type == "Conv" and node.output[0] in trunk), None)
@@ -249,16 +387,19 @@ def analyse(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], input_na
     layout = Layout(tuple(shapes[input_name][2:4]), tuple(shapes.get(output_name, ())), levels, bottleneck,
                     stem=_stem(topo, stem), stem_node=stem, bypass=_bypass(topo, stem, output_name),
                     trunk_weights=_trunk_weights(topo, trunk), op_types=sorted({n.op_type for n in topo.nodes}))
+    join_inputs: dict[int, list[str]] = {}
     for index, node in enumerate(topo.nodes):
         if node.op_type not in ("Concat", "Add") or not node.output or topo.size(node.output[0]) is None:
             continue
         inputs = topo.data_inputs(index)
         size = topo.size(node.output[0])
-        decoder_side = [name for _, name in inputs if name in decoder]
-        encoder_side = [(slot, name) for slot, name in inputs if name not in decoder]
+        gated = {name: _gated_feature(topo, name, decoder) for _, name in inputs if name in decoder}
+        decoder_side = [name for _, name in inputs if name in decoder and not gated.get(name)]
+        encoder_side = [(slot, name) for slot, name in inputs if name not in decoder or gated.get(name)]
         if decoder_side and encoder_side:
+            join_inputs[index] = [name for _, name in encoder_side]
             for slot, name in encoder_side:
-                source = _nearest_trunk(topo, name, trunk)
+                source = _nearest_trunk(topo, gated.get(name) or name, trunk)
                 edges = _skip_edges(topo, source, index, slot, trunk) if source else []
                 layout.joins.append(JoinSite(index, node.op_type, size, topo.size(source) if source else None,
                                              int(shapes[name][1]), edges))
@@ -268,6 +409,12 @@ def analyse(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], input_na
             sides = (_side(topo, index, slot_a, mine_a, mine_b), _side(topo, index, slot_b, mine_b, mine_a))
             entering = [topo.size(topo.nodes[n].input[k]) for side in sides for n, k in side.entries]
             in_size = max([size] + [e for e in entering if e is not None], key=_area)
-            chain = max((_chain(topo, side.convs) for side in sides), key=len)[:4]  # a basic block needs 2
-            layout.residuals.append(ResidualSite(index, int(shapes[node.output[0]][1]), size, sides, in_size, chain))
+            channels = int(shapes[node.output[0]][1])
+            kind, chain, widths = _block(topo, sides, channels)
+            layout.residuals.append(ResidualSite(index, channels, size, sides, in_size, chain, kind, widths))
+    layout.gates = _gates(topo, trunk, decoder, join_inputs)
+    inside = _inside_gates(topo, layout, output_name)
+    if inside:  # an attention gate's own addition of skip and decoder features is not a skip
+        layout.joins = [j for j in layout.joins if j.node not in inside]
+        layout.gates = _gates(topo, trunk, decoder, {k: v for k, v in join_inputs.items() if k not in inside})
     return layout, topo

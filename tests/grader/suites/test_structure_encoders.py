@@ -1,0 +1,132 @@
+"""Encoders identified from what their graphs compute (ResNet18, ResNet34, ResNet50 against specs), look-alikes
+named for what they are, and attention on the skips detected only when its gate is real."""
+
+import pytest
+
+from grader.suites.structure import (RESNET18, RESNET34, RESNET50, RESNETS, EncoderSpec, describe_encoder,
+                                     describe_skips, describe_variants, detect_variants, from_layout,
+                                     identify_encoder)
+from tests.grader.suites.test_structure import LAYOUT
+
+
+def structure(encoder_graphs, name):
+    return from_layout(encoder_graphs.layout(name))
+
+
+def test_spec_weights_are_torchvisions_convolution_weights():
+    import torchvision
+
+    for spec in RESNETS:
+        net = getattr(torchvision.models, spec.name.lower())(weights=None)
+        assert spec.weights == sum(p.numel() for p in net.parameters() if p.dim() == 4)
+
+
+@pytest.mark.parametrize("name,spec", [("resnet18", RESNET18), ("resnet34", RESNET34), ("resnet50", RESNET50)])
+def test_each_smp_encoder_is_identified(encoder_graphs, name, spec):
+    found = structure(encoder_graphs, name)
+    assert describe_encoder(found, spec) == [] and describe_skips(found) == []
+    identified = identify_encoder(found, RESNETS)
+    assert identified.name == identified.closest == spec.name and identified.problems == ()
+    assert identified.computes == spec.outline
+    assert detect_variants(found) == frozenset()
+
+
+def test_the_old_call_form_is_the_resnet34_spec(encoder_graphs):
+    found = structure(encoder_graphs, "resnet18")
+    assert describe_encoder(found, RESNET34.stem, RESNET34.blocks, RESNET34.weights) == describe_encoder(
+        found, RESNET34) == ["the encoder has 2-2-2-2 residual blocks at 64/128/256/512 channels",
+                             "the encoder's convolutions hold 11.17M weights; ResNet34's hold 21.3M"]
+
+
+def test_a_resnet34_submitted_as_resnet50_is_named_a_resnet34(encoder_graphs):
+    found = structure(encoder_graphs, "resnet34")
+    assert describe_encoder(found, RESNET50) == [
+        "the encoder has 0-0-0-0 bottleneck blocks at 256/512/1024/2048 channels",
+        "9 residual blocks at 256/512/1024/2048 channels do not hold a 1×1, a 3×3 and a 1×1 convolution in series "
+        "on the branch that all change the output, as a ResNet bottleneck block does",
+        "no residual block at 1024/2048 channels halves the resolution, as the first block of each of those "
+        "ResNet stages does (stride 2)",
+        "more residual blocks change the resolution at 256 channels than in ResNet50",
+        "the encoder's convolutions hold 21.27M weights; ResNet50's hold 23.5M"]
+    identified = identify_encoder(found, [RESNET50, RESNET34])
+    assert (identified.name, identified.computes) == ("ResNet34", "basic blocks 3-4-6-3 at 64/128/256/512 channels")
+
+
+def test_a_resnet50_submitted_as_resnet34_is_named_for_its_bottlenecks(encoder_graphs):
+    problems = describe_encoder(structure(encoder_graphs, "resnet50"), RESNET34)
+    assert "the encoder holds bottleneck blocks (bottleneck blocks 3-4-6-3 at 256/512/1024/2048 channels " \
+           "(expansion 4)); ResNet34's blocks are basic blocks" in problems
+
+
+def test_a_resnet50_without_the_expansion_is_not_resnet50(encoder_graphs):
+    found = structure(encoder_graphs, "resnet50_narrow")
+    assert found.bottleneck_blocks == {64: 3, 128: 4, 256: 6, 512: 3} and found.basic_blocks == {}
+    identified = identify_encoder(found, RESNETS)
+    assert identified.name is None and identified.closest == "ResNet50"
+    assert identified.computes == "bottleneck blocks 3-4-6-3 at 64/128/256/512 channels (expansion 1)"
+    assert identified.problems == (
+        "the encoder has 6-3-0-0 bottleneck blocks at 256/512/1024/2048 channels",
+        "16 bottleneck blocks end with 1 times the channels of their 3×3 convolution; ResNet50's end with 4 times",
+        "no residual block at 1024/2048 channels halves the resolution, as the first block of each of those "
+        "ResNet stages does (stride 2)",
+        "more residual blocks change the resolution at 256 channels than in ResNet50",
+        "the encoder's convolutions hold 13.84M weights; ResNet50's hold 23.5M")
+
+
+def test_a_bottleneck_with_a_dead_3x3_does_not_count(encoder_graphs):
+    found = structure(encoder_graphs, "resnet50_dead_3x3")
+    assert found.bottleneck_blocks == {256: 3, 512: 4, 1024: 5, 2048: 3}
+    assert found.trunk_weights == RESNET50.weights  # the weights are all there: only the measurement tells
+    identified = identify_encoder(found, RESNETS)
+    assert identified.name is None and identified.closest == "ResNet50"
+    assert identified.problems == (
+        "the encoder has 3-4-5-3 bottleneck blocks at 256/512/1024/2048 channels",
+        "1 residual block at 256/512/1024/2048 channels does not hold a 1×1, a 3×3 and a 1×1 convolution in series "
+        "on the branch that all change the output, as a ResNet bottleneck block does",
+        "1 addition in the encoder did not count as residual blocks: the grader perturbed their branches and the "
+        "output did not change")
+
+
+def test_scse_and_an_attention_gate_are_attention(encoder_graphs):
+    for name in ("resnet34_scse", "gated"):
+        found = structure(encoder_graphs, name)
+        assert detect_variants(found) == {"attention"} and describe_variants(found) == []
+        assert describe_skips(found) == []  # a gated skip is still a skip
+    assert identify_encoder(structure(encoder_graphs, "resnet34_scse"), RESNETS).name == "ResNet34"
+    assert detect_variants(structure(encoder_graphs, "ungated")) == frozenset()
+
+
+def test_fake_attention_is_not_attention(encoder_graphs):
+    zero = structure(encoder_graphs, "gated_zero")
+    assert detect_variants(zero) == frozenset() and describe_skips(zero) == []
+    assert describe_variants(zero) == ["2 sigmoid gates on the skips at resolution 1, 1/2 do not change the output "
+                                       "(the grader perturbed the gate and the output stayed the same)"]
+    frozen = structure(encoder_graphs, "gated_frozen")
+    assert detect_variants(frozen) == frozenset()
+    assert describe_variants(frozen) == ["2 sigmoid gates on the skips at resolution 1, 1/2 stay the same whatever "
+                                         "the input: attention computes its gate from the features"]
+
+
+def test_identify_prefers_the_kind_and_counts_then_the_fewest_differences():
+    specs = (EncoderSpec("A", (8, 3, 1), {8: 1}, 1000), EncoderSpec("B", (8, 3, 1), {8: 1}, 1000, "bottleneck", 4))
+    found = from_layout(LAYOUT)  # one basic block at 8 channels
+    assert identify_encoder(found, specs).name == "A"
+    assert identify_encoder(found, specs[1:]).closest == "B" and identify_encoder(found, specs[1:]).name is None
+    with pytest.raises(ValueError):
+        identify_encoder(found, ())
+
+
+GATE = {"where": "skip", "size": [64, 96], "channels": 8, "influence": 0.3, "reference": 0.5, "input_dependent": True}
+
+
+@pytest.mark.parametrize("broken", [
+    {"gates": [{**GATE, "where": "decoder"}]},
+    {"gates": [{**GATE, "input_dependent": 1}]},
+    {"gates": [{**GATE, "influence": float("nan")}]},
+    {"residual_adds": [{**LAYOUT["residual_adds"][0], "kind": "inverted"}]},
+    {"residual_adds": [{**LAYOUT["residual_adds"][0], "widths": "64x64"}]},
+])
+def test_a_malformed_report_is_a_value_error(broken):
+    assert detect_variants(from_layout({**LAYOUT, "gates": [GATE]})) == {"attention"}
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        from_layout({**LAYOUT, **broken})
