@@ -49,5 +49,5 @@ sys.exit(main(["check", {str(tmp_path / "mine.py")!r}, "--assignment", {str(mini
                                                                             "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr  # scale is missing: one public test fails
-    assert "PASS  metrics.add" in done.stdout and "FAIL  metrics.scale" in done.stdout
-    assert (tmp_path / "check" / "report.html").read_text().count("test-metrics.") == 2
+    assert "PASS  arithmetic.add" in done.stdout and "FAIL  arithmetic.scale" in done.stdout
+    assert (tmp_path / "check" / "report.html").read_text().count("test-arithmetic.") == 2

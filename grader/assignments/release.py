@@ -71,7 +71,41 @@ def release_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return release
 
 
-def _public_toml(assignment: Assignment) -> str:
+def _toml_value(value) -> str:
+    """A value read from TOML written back as TOML (JSON's strings, numbers and lists are TOML's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return json.dumps(str(value))
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _public_tables(assignment: Assignment, public_ids: set[str]) -> list[str]:
+    """[classes], the [report] tests the public suite has, and [suite_settings], as TOML lines."""
+    lines = []
+    if assignment.classes.names or assignment.classes.colors:
+        lines += ["", "[classes]"] + [f"{k} = {_toml_value(getattr(assignment.classes, k))}"
+                                      for k in ("names", "colors") if getattr(assignment.classes, k)]
+    featured = [(k, getattr(assignment.report, k)) for k in ("heldout_test", "overlay_test")]
+    if any(test_id in public_ids for _, test_id in featured):
+        lines += ["", "[report]"] + [f"{k} = {_toml_value(t)}" for k, t in featured if t in public_ids]
+    if assignment.suite_settings:
+        lines += ["", "[suite_settings]"] + [f"{_toml_key(k)} = {_toml_value(v)}"
+                                             for k, v in assignment.suite_settings.items()]
+    return lines
+
+
+def _public_toml(assignment: Assignment, public_ids: set[str] = frozenset()) -> str:
     """What a student's copy needs: no held-out table."""
     lines = [f'name = "{assignment.name}"', f'title = "{assignment.title}"', f'version = "{assignment.version}"',
              f'notebook = "{assignment.notebook}"', 'suite = "tests"',
@@ -84,6 +118,7 @@ def _public_toml(assignment: Assignment) -> str:
     for item in assignment.rubric:
         lines += ["", "[[rubric]]", f'id = "{item.id}"', f"points = {item.points:g}",
                   f"description = {json.dumps(item.description)}"]
+    lines += _public_tables(assignment, public_ids)
     return "\n".join(lines) + "\n"
 
 
@@ -132,6 +167,12 @@ def _write_student_files(assignment: Assignment, folder: Path) -> None:
     write_text_atomic(folder / ".gitignore", RELEASE_GITIGNORE)
 
 
+def _public_ids(assignment: Assignment) -> set[str]:
+    from grader.suites import load_suite  # the suites import the execution layer; only a release needs it
+
+    return {test.id for test in load_suite(assignment.suite_dir, assignment, hidden=False)}
+
+
 def write_release(assignment: Assignment, out: Path) -> Path:
     """Write the release into `out` (which must not exist or be empty), all at once. Draws the
     assignment's secret first, if it has none yet, so grading never races to draw it."""
@@ -149,7 +190,7 @@ def write_release(assignment: Assignment, out: Path) -> Path:
         for path in sorted(assignment.suite_dir.glob("test_*.py")):
             shutil.copy2(path, staging / "tests" / path.name)
         _write_data(assignment, staging / "data")
-        write_text_atomic(staging / "assignment.toml", _public_toml(assignment))
+        write_text_atomic(staging / "assignment.toml", _public_toml(assignment, _public_ids(assignment)))
         _write_student_files(assignment, staging)
         if out.exists():
             out.rmdir()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grader.batch.hashing import SubmissionHashError, submission_hash
 from grader.batch.layout import SUBMISSIONS_DIR, readable, slug, student_key
+from grader.errors import UserError
 from grader.fileio import remove_tree
 from grader.gradebook import Identity
 
@@ -29,7 +30,7 @@ GRADABLE = (".ipynb", ".py")
 MAX_UNPACKED_BYTES = 8 * 2 ** 30
 
 
-class BatchInputError(ValueError):
+class BatchInputError(UserError, ValueError):
     """A batch folder or download that cannot be graded as given; the message says what to change."""
 
 

@@ -8,10 +8,12 @@ import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
+from grader.errors import UserError
+
 EXECUTORS = ("local", "dask", "slurm", "pbs")
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(UserError, RuntimeError):
     """An executor that cannot start (missing package, unreachable scheduler)."""
 
 

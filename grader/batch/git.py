@@ -15,6 +15,7 @@ from pathlib import Path
 from grader.batch.discover import Submission
 from grader.batch.hashing import MAX_DEPTH, MAX_ENTRIES
 from grader.batch.layout import SUBMISSIONS_DIR, readable, student_key
+from grader.errors import UserError
 from grader.fileio import remove_tree
 from grader.gradebook import Identity
 
@@ -22,7 +23,7 @@ from grader.gradebook import Identity
 GIT_SECONDS = 600
 
 
-class GitSourceError(ValueError):
+class GitSourceError(UserError, ValueError):
     """A repository list that cannot be read, or git missing; the message names the line."""
 
 

@@ -8,13 +8,15 @@ import sys
 
 from grader import __version__
 from grader.cli import batch, grading
-from grader.cli.common import UserError, host_has_gpu
+from grader.cli.common import default_assignment, host_has_gpu
+from grader.errors import UserError
 
 __all__ = ["main", "UserError", "host_has_gpu"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grader", description="Autograder for the U-Net urothelial assignment.")
+    parser = argparse.ArgumentParser(prog="grader", description="Autograder: grades submissions of an assignment "
+                                     "(assignments/NAME) in a sandbox; reports, gradebook, student releases.")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     grading.add_commands(sub)
@@ -22,23 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from grader.assignments import AssignmentError
-    from grader.batch import BatchInputError, ExecutorError
-    from grader.batch.git import GitSourceError
-    from grader.gradebook import ManualGradesError
-    from grader.sandbox import SandboxUnavailable
-    from grader.suites.base import SuiteError
-
-    return (UserError, AssignmentError, SandboxUnavailable, SuiteError, FileNotFoundError, BatchInputError,
-            ExecutorError, ManualGradesError, GitSourceError)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A `UserError` (grader/errors.py) is printed as its one-line message with
+    exit status 2; any other exception is a bug in the grader and shows its traceback."""
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "default_assignment", False) and args.assignment is None:
+            args.assignment = default_assignment()
         return args.run(args)
-    except _user_errors() as err:
+    except UserError as err:
         print(f"grader: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

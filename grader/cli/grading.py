@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from grader import __version__
-from grader.cli.common import UserError, add_assignment_option, announce_sandbox, find_assignment, host_has_gpu, require_exists
+from grader.cli.common import (UserError, add_assignment_option, announce_sandbox, default_assignment, find_assignment,
+                               host_has_gpu, named_assignment, require_exists)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     check = sub.add_parser("check", help="a student's self-check: the public tests only, a table in the terminal")
     check.add_argument("submission", type=Path, help="your notebook, module, or submission folder")
-    check.add_argument("--part", action="append", default=[], help="check only this part (a tag such as metrics)")
+    check.add_argument("--part", action="append", default=[],
+                       help="check only this part (a [[parts]] tag of assignment.toml)")
     check.add_argument("--assignment", type=Path, default=None,
                        help="assignment folder (default: the one holding assignment.toml around the submission)")
     check.add_argument("--out", type=Path, default=None, help="where report.html goes (default: check)")
@@ -41,8 +43,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ci.set_defaults(run=_ci)
 
     assign = sub.add_parser("assign", help="write the student release: notebook without solutions, public tests, data")
-    add_assignment_option(assign)
+    assign.add_argument("name", nargs="?", default=None,
+                        help="the assignment: the name of a folder under assignments/, or an assignment folder "
+                             "(default: --assignment, else the default assignment)")
+    assign.add_argument("--assignment", type=Path, default=None,
+                        help="assignment folder with assignment.toml, instead of NAME")
     assign.add_argument("--out", type=Path, required=True, help="release folder (must not exist or be empty)")
+    assign.add_argument("--gradescope", nargs="?", const="", default=None, metavar="ZIP",
+                        help="also write a Gradescope autograder bundle, hidden tests and held-out set included: "
+                             "for Gradescope only, never for students (default ZIP: OUT-gradescope.zip, beside OUT)")
     assign.set_defaults(run=_assign)
 
 
@@ -141,6 +150,19 @@ def _ci(args: argparse.Namespace) -> int:
 def _assign(args: argparse.Namespace) -> int:
     from grader.assignments import load_assignment, write_release
 
-    out = write_release(load_assignment(args.assignment), args.out)
+    if args.name is not None and args.assignment is not None:
+        raise UserError("give the assignment either as NAME or with --assignment, not both")
+    folder = named_assignment(args.name) if args.name is not None else args.assignment or default_assignment()
+    if args.gradescope is not None:
+        from grader.assignments.gradescope import default_bundle_path, write_bundle
+
+        bundle = Path(args.gradescope) if args.gradescope else default_bundle_path(args.out)
+        if bundle.exists():
+            raise UserError(f"{bundle} exists; remove it or give --gradescope another path")
+    out = write_release(load_assignment(folder), args.out)
     print(f"wrote the student release to {out}")
+    if args.gradescope is not None:
+        write_bundle(load_assignment(folder), bundle)
+        print(f"wrote the Gradescope autograder bundle to {bundle} (hidden tests and held-out set inside: upload it "
+              "to Gradescope, never give it to students)")
     return 0

@@ -6,10 +6,11 @@ Public surface: `stage`, `run_calls`, `Budget`, `Call`, `call`, `Array`, `Rng`, 
 """
 
 from grader.execution.calls import (Array, Call, CallOutcome, DataDir, Ref, Rng, StudentException, call,
-                                    descend_call, export_call, load_weights_call, names_call)
+                                    descend_call, export_call, load_weights_call, names_call,
+                                    read_text_call)
 from grader.execution.exceptions import NoSubmissionFile, NotebookUnreadable, SubmissionError
 from grader.execution.session import Budget, SessionReport, run_calls
 from grader.execution.staging import StagedSubmission, stage
 
-__all__ = ["stage", "run_calls", "Budget", "Call", "call", "descend_call", "DataDir", "export_call", "load_weights_call", "names_call", "Array", "Rng", "Ref", "CallOutcome", "StudentException",
+__all__ = ["stage", "run_calls", "Budget", "Call", "call", "descend_call", "DataDir", "export_call", "load_weights_call", "names_call", "read_text_call", "Array", "Rng", "Ref", "CallOutcome", "StudentException",
            "SessionReport", "StagedSubmission", "SubmissionError", "NotebookUnreadable", "NoSubmissionFile"]

@@ -51,8 +51,8 @@ class Ref:
 @dataclass(frozen=True, eq=False)
 class Call:
     """One request to the submission. `kind` is `call` (a function by name), `names` (which names
-    are defined), `load_weights` (model.pt into a stored model) or `export_onnx` (a stored model
-    as an ONNX graph, plus its outputs on `probes`)."""
+    are defined), `load_weights` (model.pt into a stored model), `export_onnx` (a stored model
+    as an ONNX graph, plus its outputs on `probes`) or `read_text` (a file of the submission)."""
 
     id: str
     kind: str = "call"
@@ -182,6 +182,13 @@ def load_weights_call(id: str, ref: str, path: str = "model.pt", optional: bool 
     """Load the submission's `model.pt` into a stored model, with `weights_only=True`; when `optional`,
     a missing file answers `{"absent": True}` instead of failing."""
     return Call(id, "load_weights", timeout=60.0, extra={"ref": ref, "path": path, "optional": optional})
+
+
+def read_text_call(id: str, path: str, max_bytes: int = 65536) -> Call:
+    """The text of the submission's file `path` (a name beside the notebook): `{"text": str, "truncated":
+    bool}` with at most `max_bytes` bytes read, or `{"absent": True}`. What comes back is the student's
+    claim, hostile input to parse strictly."""
+    return Call(id, "read_text", timeout=10.0, extra={"path": path, "max_bytes": int(max_bytes)})
 
 
 def descend_call(id: str, function: str, logits: np.ndarray, target: np.ndarray, steps: int = 20,

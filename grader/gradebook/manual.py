@@ -8,13 +8,14 @@ import io
 from pathlib import Path
 
 from grader.assignments import Assignment
+from grader.errors import UserError
 from grader.fileio import write_text_atomic
 from grader.gradebook.store import ManualScore, Run
 
 RUBRIC_CSV = "rubric.csv"
 
 
-class ManualGradesError(ValueError):
+class ManualGradesError(UserError, ValueError):
     """A rubric CSV that cannot be merged; the message names the row and column."""
 
 

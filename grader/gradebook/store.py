@@ -13,10 +13,14 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from grader.errors import UserError
 from grader.scoring.extras import Extras
 from grader.scoring.results import GradeResult, from_gradescope, to_gradescope
 
 GRADEBOOK_FILE = "gradebook.sqlite"
+# `PRAGMA user_version` of the layout below; bumped (with a migration) whenever it changes. A
+# gradebook of version 0 is one made before the version was written: opened if its tables match.
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -59,6 +63,22 @@ CREATE TABLE IF NOT EXISTS manual_scores (
     entered_at TEXT NOT NULL
 );
 """
+
+
+class GradebookVersionError(UserError, ValueError):
+    """A gradebook file this grader cannot read: another layout, or not SQLite at all."""
+
+
+def _layout(db: sqlite3.Connection) -> dict[str, list[tuple]]:
+    """Each table's columns (name, type, not null, primary key) in a database."""
+    names = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {name: [(c[1], c[2], c[3], c[5]) for c in db.execute(f"PRAGMA table_info({name})")] for name in names}
+
+
+def _expected_layout() -> dict[str, list[tuple]]:
+    with sqlite3.connect(":memory:") as db:
+        db.executescript(SCHEMA)
+        return _layout(db)
 
 
 @dataclass(frozen=True)
@@ -150,9 +170,38 @@ class Gradebook:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._create_or_check()
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise GradebookVersionError(f"{self.path}: not a gradebook this grader can open ({err}); point --out at "
+                                        "the batch folder that grader batch wrote, or move this file away") from err
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _create_or_check(self) -> None:
+        """Create the tables in a new file; check the layout version of an existing one."""
+        with self._transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise GradebookVersionError(
+                    f"{self.path}: gradebook layout version {version}, written by a newer grader; this grader reads "
+                    f"version {SCHEMA_VERSION}. Use the grader that wrote it (grader_version in its runs), or "
+                    "grade into a new --out folder")
+            if version == SCHEMA_VERSION:
+                return
+            found, expected = _layout(self._db), _expected_layout()
+            if found and found != expected:
+                raise GradebookVersionError(
+                    f"{self.path}: gradebook layout version {version} with tables this grader does not know "
+                    f"({', '.join(found)}); this grader reads version {SCHEMA_VERSION}. Use the grader that wrote "
+                    "it, or grade into a new --out folder")
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()

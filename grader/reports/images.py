@@ -9,8 +9,6 @@ import io
 import numpy as np
 from PIL import Image
 
-# Okabe & Ito (2008). Labels: background light grey, cytoplasm orange, nucleus blue.
-LABEL_COLORS = np.array([(221, 221, 221), (230, 159, 0), (0, 114, 178)], np.uint8)
 # Error map: predicted a cell where there is background; missed a cell; cell found, wrong class.
 ERROR_COLORS = {"false_positive": (213, 94, 0), "false_negative": (86, 180, 233), "wrong_class": (204, 121, 167)}
 MAX_SIDE = 512  # larger images are shown downscaled, to keep reports small
@@ -34,12 +32,12 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return (np.clip(np.moveaxis(image, 0, -1), 0, 1) * 255).round().astype(np.uint8)
 
 
-def label_rgb(mask: np.ndarray) -> np.ndarray:
-    """Class indices as colours; indices outside 0..2 are shown black."""
+def label_rgb(mask: np.ndarray, colors: tuple[str, ...]) -> np.ndarray:
+    """Class indices as colours ("#rrggbb", label k gets colors[k]); other indices are shown black."""
     mask = np.asarray(mask)
     out = np.zeros((*mask.shape, 3), np.uint8)
-    for label, color in enumerate(LABEL_COLORS):
-        out[mask == label] = color
+    for label, color in enumerate(colors):
+        out[mask == label] = rgb_color(color)
     return out
 
 
@@ -52,6 +50,11 @@ def error_rgb(image: np.ndarray, prediction: np.ndarray, truth: np.ndarray) -> n
     out[~fg_pred & fg_true] = ERROR_COLORS["false_negative"]
     out[fg_pred & fg_true & (prediction != truth)] = ERROR_COLORS["wrong_class"]
     return out
+
+
+def rgb_color(text: str) -> tuple[int, int, int]:
+    """"#rrggbb" as a triple of 0-255 values."""
+    return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
 
 
 def hex_color(rgb: tuple[int, int, int] | np.ndarray) -> str:

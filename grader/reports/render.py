@@ -14,13 +14,18 @@ from grader.reports.markdown import md_cell
 from grader.reports.views import report_view, summary_view
 from grader.scoring.results import RESULTS_JSON, GradeResult, write_results
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"  # a link to reports/templates in the checkout
+_PACKAGE = Path(__file__).resolve().parent
+# An installed wheel holds the templates as package data (pyproject.toml maps reports/templates
+# there); a checkout, or an editable install of it, reads reports/templates in place.
+TEMPLATE_FOLDERS = tuple(p for p in (_PACKAGE / "templates", _PACKAGE.parent.parent / "reports" / "templates")
+                         if (p / "report.html.j2").is_file())
 REPORT_HTML, REPORT_MD = "report.html", "report.md"
 SUMMARY_HTML, SUMMARY_MD = "summary.html", "summary.md"
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_FOLDERS[:1]),
+                             undefined=jinja2.StrictUndefined,
                              autoescape=lambda name: bool(name) and ".html" in name or name.endswith(".css.j2"),
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["md_cell"] = md_cell

@@ -13,13 +13,10 @@ import numpy as np
 from grader.assignments import Assignment, RubricItem, load_heldout
 from grader.gradebook import Identity, Run
 from grader.reports.charts import Chart, curves, histogram
-from grader.reports.images import ERROR_COLORS, LABEL_COLORS, error_rgb, hex_color, label_rgb, png_data_uri, to_rgb
+from grader.reports.images import ERROR_COLORS, error_rgb, hex_color, label_rgb, png_data_uri, to_rgb
 from grader.scoring.results import GradeResult, TestResult
 from grader.scoring.segmentation import per_class
 
-CLASSES = ("background", "cytoplasm", "nucleus")
-HELDOUT_TEST = "heldout.mean_foreground_dice"
-OVERLAY_TEST = "overlay.contract"
 PROBLEM_HINTS = {
     "crashed": "The log at the end of this page names the cell or line that raised; run your notebook from "
                "a fresh kernel (Restart & Run All) to reproduce it.",
@@ -82,7 +79,7 @@ class HeldoutView:
 
 @dataclass(frozen=True)
 class Legend:
-    labels: tuple[tuple[str, str], ...] = tuple((c, hex_color(rgb)) for c, rgb in zip(CLASSES, LABEL_COLORS))
+    labels: tuple[tuple[str, str], ...] = ()  # (class name, "#rrggbb"), from the assignment's [classes]
     errors: tuple[tuple[str, str], ...] = (("cell predicted on background", hex_color(ERROR_COLORS["false_positive"])),
                                            ("cell missed", hex_color(ERROR_COLORS["false_negative"])),
                                            ("wrong cell class", hex_color(ERROR_COLORS["wrong_class"])))
@@ -148,25 +145,31 @@ def _parts(result: GradeResult, assignment: Assignment, released: bool) -> tuple
 
 def _samples(assignment: Assignment, predictions: list) -> tuple[SampleView, ...]:
     heldout = load_heldout(assignment)
+    colors = assignment.class_colors
     views = []
     for name, image, truth, pred in zip(heldout.names, heldout.images, heldout.masks, predictions):
         pred = np.asarray(pred).astype(np.int64)
-        dice = per_class(pred.ravel(), truth.ravel(), 3)
+        dice = per_class(pred.ravel(), truth.ravel(), len(assignment.class_names))
         mean_fg = _nan_to_none(float(np.nanmean(dice[1:]))) if not np.all(np.isnan(dice[1:])) else None
-        views.append(SampleView(name, mean_fg, png_data_uri(to_rgb(image)), png_data_uri(label_rgb(truth)),
-                                png_data_uri(label_rgb(pred)), png_data_uri(error_rgb(image, pred, truth))))
+        views.append(SampleView(name, mean_fg, png_data_uri(to_rgb(image)), png_data_uri(label_rgb(truth, colors)),
+                                png_data_uri(label_rgb(pred, colors)), png_data_uri(error_rgb(image, pred, truth))))
     return tuple(sorted(views, key=lambda v: (v.dice is not None, v.dice or 0.0)))
 
 
+def _featured(result: GradeResult, test_id: str) -> TestResult | None:
+    """The result of the test a [report] key names; None when unnamed or not graded."""
+    return next((t for t in result.tests if t.number == test_id), None) if test_id else None
+
+
 def _heldout(result: GradeResult, assignment: Assignment, released: bool) -> HeldoutView | None:
-    test = next((t for t in result.tests if t.number == HELDOUT_TEST), None)
+    test = _featured(result, assignment.report.heldout_test)
     if test is None or not released or "dice" not in test.kept:
         return None
     spec = assignment.heldout
-    rows = tuple(ClassRow(c, _nan_to_none(test.kept["dice"].get(c)), _nan_to_none(test.kept["iou"].get(c)),
+    rows = tuple(ClassRow(c, _nan_to_none(test.kept["dice"].get(c)), _nan_to_none(test.kept.get("iou", {}).get(c)),
                           spec.reference_class_dice[k] if k < len(spec.reference_class_dice) else None,
                           spec.reference_class_iou[k] if k < len(spec.reference_class_iou) else None)
-                 for k, c in enumerate(CLASSES))
+                 for k, c in enumerate(assignment.class_names))
     predictions = test.kept.get("predictions")
     return HeldoutView(rows, _samples(assignment, predictions) if predictions is not None else ())
 
@@ -187,7 +190,7 @@ def report_view(result: GradeResult, assignment: Assignment, identity: Identity 
     pending_note = "" if released or not hidden_tests else (
         f"{len(hidden_tests)} hidden test(s) worth {sum(t.max_score for t in hidden_tests):g} points are graded; "
         f"their results appear after {_release_text(assignment)}.")
-    overlay_test = next((t for t in result.tests if t.number == OVERLAY_TEST), None)
+    overlay_test = _featured(result, assignment.report.overlay_test)
     overlay = overlay_test.kept.get("overlay") if overlay_test is not None else None
     student = identity.display_name or identity.student if identity else "your submission"
     return ReportView(assignment.title or assignment.name, student, result.score, result.max_score,
@@ -196,7 +199,9 @@ def report_view(result: GradeResult, assignment: Assignment, identity: Identity 
                       _parts(result, assignment, released), _heldout(result, assignment, released),
                       png_data_uri(np.asarray(overlay, np.uint8)) if overlay is not None else None,
                       curves(result.extras.history), result.extras.analysis, assignment.rubric,
-                      sum(item.points for item in assignment.rubric), curves_note=result.extras.history_note)
+                      sum(item.points for item in assignment.rubric),
+                      Legend(tuple(zip(assignment.class_names, assignment.class_colors))),
+                      curves_note=result.extras.history_note)
 
 
 @dataclass(frozen=True)

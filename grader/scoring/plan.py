@@ -34,12 +34,13 @@ class GradingPlan:
 def _selected(tests: list[Test], plan: GradingPlan) -> list[Test]:
     unknown = set(plan.only) - {t.id for t in tests}
     if unknown:
-        raise SuiteError(f"no test has the id {sorted(unknown)[0]}; ids look like "
-                         f"{tests[0].id if tests else 'metrics.dice_basic'}")
+        raise SuiteError(f"no test has the id {sorted(unknown)[0]}; the suite's ids: {', '.join(t.id for t in tests)}")
     chosen = [t for t in tests if (not plan.tags or t.tag in plan.tags) and (not plan.only or t.id in plan.only)
               and (plan.hidden or t.visibility == "visible")]
     if not chosen:
-        raise SuiteError(f"no tests with tags {', '.join(plan.tags)}")
+        tags = dict.fromkeys(t.tag for t in tests if plan.hidden or t.visibility == "visible")
+        raise SuiteError(f"no tests with tags {', '.join(plan.tags)}; the tags with tests here: "
+                         f"{', '.join(tags) or 'none'}")
     return chosen
 
 
@@ -47,7 +48,7 @@ def _selected(tests: list[Test], plan: GradingPlan) -> list[Test]:
 def _suite(assignment_dir: Path, hidden: bool) -> tuple[Assignment, tuple[Test, ...]]:
     assignment = load_assignment(assignment_dir)
     tests = load_suite(assignment.suite_dir, assignment, hidden=hidden)
-    check_suite(assignment, tests)
+    check_suite(assignment, tests, complete=hidden)
     if hidden and any(t.draw is not None for t in tests):
         ensure_secret(assignment)  # the instructor's grading: drawn cases need the secret
     return assignment, tuple(tests)

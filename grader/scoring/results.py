@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.errors import UserError
 from grader.fileio import write_text_atomic
 from grader.scoring.extras import Extras
 
@@ -70,7 +71,7 @@ def to_gradescope(result: GradeResult) -> dict:
     return {**data, "tests": tests}
 
 
-class ResultsVersionError(ValueError):
+class ResultsVersionError(UserError, ValueError):
     """A stored results.json of a schema version this grader does not read."""
 
 

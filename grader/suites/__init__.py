@@ -2,11 +2,11 @@
 the grader's process, where the submission cannot reach the assertions or expected values.
 
 Public surface: `Test`, `Failure`, `Partial`, `Answers`, `register`, `register_drawn`, `Drawn`,
-`instantiate`, `load_suite`, `TAGS`.
+`instantiate`, `load_suite`.
 """
 
-from grader.suites.base import (TAGS, Answers, Drawn, Failure, Partial, Test, instantiate, load_suite, register,
+from grader.suites.base import (Answers, Drawn, Failure, Partial, Test, instantiate, load_suite, register,
                                 register_drawn)
 
 __all__ = ["Test", "Failure", "Partial", "Answers", "register", "register_drawn", "Drawn", "instantiate",
-           "load_suite", "TAGS"]
+           "load_suite"]

@@ -8,13 +8,16 @@ import sys
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from grader.errors import UserError
 from grader.execution.calls import Call, CallOutcome
 
-TAGS = ("data", "architecture", "metrics", "loss", "heldout", "overlay")
+if TYPE_CHECKING:
+    from grader.assignments import Assignment
+
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
@@ -22,7 +25,7 @@ class Failure(Exception):
     """A test's verdict that the submission is wrong; the message is shown to the student."""
 
 
-class SuiteError(ValueError):
+class SuiteError(UserError, ValueError):
     """A suite that is malformed (the instructor's to fix): duplicate ids, unknown tags, ..."""
 
 
@@ -78,8 +81,6 @@ class Test:
     draw: Callable[[np.random.Generator], Drawn] | None = None  # cases drawn at grading time
 
     def __post_init__(self) -> None:
-        if self.tag not in TAGS:
-            raise SuiteError(f"test {self.id}: tag {self.tag!r} is not one of {', '.join(TAGS)}")
         if self.visibility not in VISIBILITIES:
             raise SuiteError(f"test {self.id}: visibility {self.visibility!r} is not one of {', '.join(VISIBILITIES)}")
 
@@ -143,10 +144,11 @@ def _check_call_ids(tests: list[Test], where: object) -> None:
                 raise SuiteError(f"{where}: call id {c.id} is defined twice; share the Call object instead")
 
 
-def load_suite(folder: Path, context: Any = None, hidden: bool = True) -> list[Test]:
+def load_suite(folder: Path, assignment: Assignment | None = None, hidden: bool = True) -> list[Test]:
     """The tests of the `test_*.py` files in `folder` (and, with `hidden`, of `hidden_*.py`), in
-    file order: each file's `TESTS` list, or what its `build_tests(context)` returns (for tests
-    that need the assignment, such as the held-out set). Ids must be unique."""
+    file order: each file's `TESTS` list, or what its `build_tests(assignment)` returns (for tests
+    that need the assignment, such as the held-out set). Ids must be unique and, given the
+    assignment, every tag one of its `[[parts]]` tags."""
     tests: list[Test] = []
     paths = sorted(Path(folder).glob("test_*.py")) + (sorted(Path(folder).glob("hidden_*.py")) if hidden else [])
     for path in paths:
@@ -156,7 +158,10 @@ def load_suite(folder: Path, context: Any = None, hidden: bool = True) -> list[T
         sys.modules[name] = module
         spec.loader.exec_module(module)
         builder = getattr(module, "build_tests", None)
-        tests.extend(builder(context) if builder is not None else getattr(module, "TESTS", []))
+        found = list(builder(assignment) if builder is not None else getattr(module, "TESTS", []))
+        if assignment is not None:
+            _check_tags(found, assignment, path)
+        tests.extend(found)
     seen: set[str] = set()
     for test in tests:
         if test.id in seen:
@@ -164,3 +169,13 @@ def load_suite(folder: Path, context: Any = None, hidden: bool = True) -> list[T
         seen.add(test.id)
     _check_call_ids(tests, folder)
     return tests
+
+
+def _check_tags(tests: list[Test], assignment: Assignment, path: Path) -> None:
+    """Every test's tag is one of the assignment's `[[parts]]` tags."""
+    tags = [part.tag for part in assignment.parts]
+    for test in tests:
+        if test.tag not in tags:
+            valid = f"valid tags: {', '.join(tags)}" if tags else "it declares no [[parts]]"
+            raise SuiteError(f"{path}: test {test.id} has tag {test.tag!r}, which is not a [[parts]] tag of "
+                             f"{assignment.folder / 'assignment.toml'} ({valid}); fix the tag or add a part")

@@ -129,6 +129,8 @@ def _run_call(call: dict, namespace: dict, store: _Store):
         return None
     if kind == "export_onnx":
         return _export_onnx(call, store)
+    if kind == "read_text":
+        return _read_text(call)
     if kind == "descend":
         return _descend(call, namespace, store)
     function = namespace.get(call["function"])
@@ -147,6 +149,16 @@ def _run_call(call: dict, namespace: dict, store: _Store):
         return {"__stored__": call["store_as"], "type": type(result).__qualname__}
     grads = _grads(args, kwargs, result) if call.get("grad") else None
     return {"value": result, "grads": grads} if grads is not None else result
+
+
+def _read_text(call: dict):
+    """At most `max_bytes` of a file beside the submission, decoded as UTF-8 (undecodable bytes replaced)."""
+    path, cap = call["path"], int(call["max_bytes"])
+    if not os.path.isfile(path):
+        return {"absent": True}
+    with open(path, "rb") as handle:
+        data = handle.read(cap + 1)
+    return {"text": data[:cap].decode("utf-8", errors="replace"), "truncated": len(data) > cap}
 
 
 def _descend(call: dict, namespace: dict, store: _Store):

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from grader.assignments import read_secret, write_release
+from grader.assignments import load_assignment, read_secret, write_release
 from grader.assignments.release import BEGIN, END, SolutionMarkerError, strip_solutions
 from grader.execution import Budget
 from grader.sandbox import BubblewrapSandbox, PlainSandbox, probe
@@ -123,3 +123,23 @@ def test_the_student_readme_says_how_to_set_up_check_and_submit(assignment, rele
     assert f"`{CHECK_FOLDER}/report.html`" in text and f"`{REPORT_FOLDER}` artifact" in text
     ignored = (release / ".gitignore").read_text().splitlines()
     assert f"{CHECK_FOLDER}/" in ignored and f"{REPORT_FOLDER}/" in ignored  # reports never committed
+
+
+def test_the_release_keeps_the_classes_the_public_featured_tests_and_the_suite_settings(assignment, release):
+    public = load_assignment(release)
+    assert public.class_names == assignment.class_names and public.class_colors == assignment.class_colors
+    assert public.report.overlay_test == assignment.report.overlay_test  # a public test
+    assert public.report.heldout_test == ""  # hidden: not in the release's suite
+
+
+def test_suite_settings_survive_the_public_toml(assignment, tmp_path):
+    import dataclasses
+    import tomllib
+
+    from grader.assignments.release import _public_toml
+
+    settings = {"tolerance": 0.02, "note": 'a "quoted" \\ text', "on": True, "sizes": [[1, 2], [3, 4]],
+                "models": {"resnet18": {"reference_dice": 0.8}, "odd key": {"x": -1}}}
+    toml = _public_toml(dataclasses.replace(assignment, suite_settings=settings), {"overlay.contract"})
+    parsed = tomllib.loads(toml)
+    assert parsed["suite_settings"] == settings and parsed["report"] == {"overlay_test": "overlay.contract"}

@@ -74,12 +74,12 @@ def test_only_one_test_is_regraded_and_the_others_keep_their_scores(mini_assignm
     run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
     before = grades(tmp_path / "out")
     report = run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment),
-                       BatchOptions(only=("metrics.scale",), progress=False))
+                       BatchOptions(only=("arithmetic.scale",), progress=False))
     assert sorted(report.graded) == ["student00", "student01"]
     assert grades(tmp_path / "out") == before
     with Gradebook(tmp_path / "out" / GRADEBOOK_FILE) as book:
         latest = book.latest("student01")
-        assert latest.selection == ("metrics.scale",) and len(latest.result.tests) == 3
+        assert latest.selection == ("arithmetic.scale",) and len(latest.result.tests) == 3
 
 
 def test_bad_batch_arguments_are_clear_errors(mini_assignment, tmp_path):

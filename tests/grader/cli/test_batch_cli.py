@@ -20,7 +20,7 @@ def test_batch_then_regrade_then_diff_and_history(mini_assignment, tmp_path, cap
     assert "graded 1, already graded and unchanged 2" in capsys.readouterr().out
     assert main(["gradebook", "diff", "--out", str(tmp_path / "out"), "--assignment", str(mini_assignment)]) == 0
     out = capsys.readouterr().out
-    assert "student01: 4 -> 5 / 5" in out and "the submission changed" in out and "metrics.scale: 0 failed -> 1 passed" in out
+    assert "student01: 4 -> 5 / 5" in out and "the submission changed" in out and "arithmetic.scale: 0 failed -> 1 passed" in out
     assert main(["gradebook", "history", "student01", "--out", str(tmp_path / "out")]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
 

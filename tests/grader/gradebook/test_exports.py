@@ -20,7 +20,7 @@ def test_gradebook_csv_has_totals_tests_and_rubric(mini_assignment):
     assert header[:10] == ["student", "name", "lms_id", "total", "max_total", "autograded", "max_autograded",
                            "manual", "max_manual", "problem"]
     assert ada[header.index("total")] == "4.5" and ada[header.index("rubric.explanation")] == "1.5"
-    assert alan[header.index("metrics.add")] == "0" and alan[header.index("rubric.explanation")] == ""
+    assert alan[header.index("arithmetic.add")] == "0" and alan[header.index("rubric.explanation")] == ""
 
 
 def test_canvas_csv_follows_the_gradebook_import_layout(mini_assignment):
@@ -35,7 +35,7 @@ def test_junit_xml_has_a_suite_per_student_and_failures_with_messages():
     root = ET.fromstring(junit_xml([run("ada", 2), run("alan", 0)]))
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert suites["ada"].get("failures") == "0" and suites["alan"].get("failures") == "1"
-    failure = suites["alan"].find("testcase[@name='metrics.add']/failure")
+    failure = suites["alan"].find("testcase[@name='arithmetic.add']/failure")
     assert failure is not None and failure.text == "msg" and "0/2 points" in failure.get("message")
 
 
@@ -55,7 +55,7 @@ def test_junit_xml_parses_whatever_characters_a_message_holds():
                       graded_at="2026-01-01\x0c")
     text = junit_xml([run("ada", 2), hostile])
     root = ET.fromstring(text.encode("utf-8"))
-    failure = root.find("testsuite[@name='mallory']/testcase[@name='metrics.add']/failure")
+    failure = root.find("testsuite[@name='mallory']/testcase[@name='arithmetic.add']/failure")
     assert failure.text == "bad[31m value \u00e9\U0001f600\tend" and failure.get("message") == "0/2 points: add"
     assert root.find("testsuite[@name='mallory']").get("timestamp") == "2026-01-01"
 

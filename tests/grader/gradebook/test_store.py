@@ -1,12 +1,13 @@
 import numpy as np
+import pytest
 
-from grader.gradebook import Gradebook, Identity, ManualScore, Run
+from grader.gradebook import Gradebook, GradebookVersionError, Identity, ManualScore, Run
 from grader.scoring import Extras, GradeResult, TestResult
 
 
 def result(score: float, kept=None) -> GradeResult:
-    tests = (TestResult("metrics.add", "add", score, 2, "passed" if score == 2 else "failed", "msg", "visible",
-                        ("metrics",), kept or {}),
+    tests = (TestResult("arithmetic.add", "add", score, 2, "passed" if score == 2 else "failed", "msg", "visible",
+                        ("arithmetic",), kept or {}),
              TestResult("heldout.x", "x", 1, 1, "passed", "", "after_due_date", ("heldout",)))
     return GradeResult(tests, 1.5, "Graded in: bubblewrap.", "bubblewrap", "", Extras((("epoch", (1.0, 2.0)),), "why"))
 
@@ -51,3 +52,51 @@ def test_manual_scores_keep_the_latest_entry_per_item(tmp_path):
 def test_the_gradebook_uses_wal(tmp_path):
     with Gradebook(tmp_path / "g.sqlite") as book:
         assert book._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_new_gradebook_records_its_layout_version(tmp_path):
+    import sqlite3
+
+    from grader.gradebook.store import SCHEMA_VERSION
+
+    Gradebook(tmp_path / "g.sqlite").close()
+    with sqlite3.connect(tmp_path / "g.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 1
+
+
+def test_a_gradebook_made_before_versions_opens_and_gets_the_version(tmp_path):
+    import sqlite3
+
+    from grader.gradebook.store import SCHEMA, SCHEMA_VERSION
+
+    with Gradebook(tmp_path / "g.sqlite") as book:
+        book.record(run("ada", 2))
+    with sqlite3.connect(tmp_path / "g.sqlite") as db:
+        db.execute("PRAGMA user_version = 0")  # what the grader wrote before it kept a version
+    with Gradebook(tmp_path / "g.sqlite") as book:
+        assert book.latest("ada").result.score == 3
+    with sqlite3.connect(tmp_path / "g.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with sqlite3.connect(tmp_path / "other.sqlite") as db:
+        db.executescript(SCHEMA.replace("kept_arrays BLOB NOT NULL", "kept BLOB NOT NULL"))
+    with pytest.raises(GradebookVersionError, match="layout version 0 with tables this grader does not know"):
+        Gradebook(tmp_path / "other.sqlite")
+
+
+def test_a_newer_gradebook_is_refused_with_both_versions(tmp_path):
+    import sqlite3
+
+    from grader.gradebook.store import SCHEMA_VERSION
+
+    Gradebook(tmp_path / "g.sqlite").close()
+    with sqlite3.connect(tmp_path / "g.sqlite") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(GradebookVersionError) as info:
+        Gradebook(tmp_path / "g.sqlite")
+    assert f"layout version {SCHEMA_VERSION + 1}" in str(info.value) and f"reads version {SCHEMA_VERSION}" in str(info.value)
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path):
+    (tmp_path / "g.sqlite").write_text("student,score\nada,3\n" * 100)
+    with pytest.raises(GradebookVersionError, match="not a gradebook this grader can open"):
+        Gradebook(tmp_path / "g.sqlite")

@@ -94,5 +94,5 @@ def test_the_markdown_report_has_a_row_per_test(mini_assignment, tmp_path):
     (tmp_path / "s.py").write_text("def add(a, b):\n    return a + b\n")
     result = grade(GradingPlan(mini_assignment, hidden=False, allow_unsandboxed=True), tmp_path / "s.py")
     text = render_report(result, load_assignment(mini_assignment), markdown=True)
-    assert "| `metrics.add` | ✅ passed | 2 / 2 |" in text
-    assert "| `metrics.scale` | ❌ failed | 0 / 1 |" in text and "NameError" in text
+    assert "| `arithmetic.add` | ✅ passed | 2 / 2 |" in text
+    assert "| `arithmetic.scale` | ❌ failed | 0 / 1 |" in text and "NameError" in text

@@ -15,11 +15,37 @@ def test_answers_turn_failed_calls_into_student_messages():
         answers.value("b", "f")
 
 
-def test_tags_and_visibility_are_validated():
-    with pytest.raises(SuiteError, match="tag 'speed' is not one of data, architecture"):
-        Test("x.y", "n", 1, "speed", (), lambda a: None)
+def test_visibility_is_validated():
     with pytest.raises(SuiteError, match="visibility 'secret'"):
         Test("x.y", "n", 1, "loss", (), lambda a: None, visibility="secret")
+
+
+def _suite_file(folder, tag):
+    (folder / "test_speed.py").write_text(
+        "from grader.suites import register\nfrom grader.execution import call\nTESTS = []\n"
+        f"@register(TESTS, id='speed.fast', name='n', points=1, tag={tag!r}, calls=[call('c', 'f')])\n"
+        "def one(a): pass\n")
+
+
+def test_a_tag_must_be_one_of_the_assignments_parts(tmp_path):
+    from grader.assignments.config import Assignment, Part
+
+    _suite_file(tmp_path, "speed")
+    assignment = Assignment(tmp_path, name="x", parts=(Part("data"), Part("loss")))
+    with pytest.raises(SuiteError) as info:
+        load_suite(tmp_path, assignment)
+    message = str(info.value)
+    assert "test_speed.py" in message and "test speed.fast has tag 'speed'" in message
+    assert "valid tags: data, loss" in message and "assignment.toml" in message
+    assert [t.id for t in load_suite(tmp_path, Assignment(tmp_path, name="x", parts=(Part("speed"),)))] == ["speed.fast"]
+
+
+def test_an_assignment_without_parts_accepts_no_tag(tmp_path):
+    from grader.assignments.config import Assignment
+
+    _suite_file(tmp_path, "speed")
+    with pytest.raises(SuiteError, match="it declares no \\[\\[parts\\]\\]"):
+        load_suite(tmp_path, Assignment(tmp_path, name="x"))
 
 
 def test_duplicate_ids_in_a_suite_are_refused(tmp_path):
