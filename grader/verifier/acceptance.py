@@ -5,16 +5,13 @@ refused when it holds anything a convolutional network's export does not: extern
 custom domains, control flow, operators off the allow-list, or sizes past the caps.
 
 Parsing itself costs what the bytes say (a few MiB of empty attributes cost the protobuf library
-gigabytes and minutes), so `accept` parses and walks in a child process of the grader's own code
-with memory, CPU and wall limits, and only its verdict comes back.
+gigabytes and minutes), so `accept` parses and walks in a grandchild of the grader's own code, forked
+for each graph by `parse_server` with memory, CPU and wall limits, and only its verdict comes back.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +26,7 @@ from onnx import AttributeProto, TensorProto
 
 from grader.execution.onnx_graph import MAX_ONNX_BYTES
 from grader.sandbox.limits import GIB, Limits
-from grader.sandbox.process import run_contained
+from grader.verifier.parse_server import ParseServer
 from grader.verifier.usage import record
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
@@ -64,7 +61,7 @@ _SPARSE_NOTE = "a sparse tensor"
 # The child that parses: a real export of these networks parses in about a second and a few hundred MiB.
 PARSE_LIMITS = Limits(wall_seconds=30, cpu_seconds=20, memory_bytes=3 * GIB, processes=64, output_bytes=64 * 1024)
 MAX_ATTRIBUTES = 64  # on one node; the exporters write a handful
-VERDICT = "ACCEPTANCE-VERDICT "
+_parser = ParseServer(PARSE_LIMITS, "grader.verifier.acceptance:verdict_of")
 
 
 class GraphRejected(Exception):
@@ -224,42 +221,35 @@ def accept(data: bytes) -> AcceptedGraph:
 
 
 def _accept_bounded(data: bytes) -> AcceptedGraph | GraphRejected:
-    """`_accept` in a child process with PARSE_LIMITS; its verdict, or a rejection saying which limit hit."""
+    """`_accept` in a grandchild with PARSE_LIMITS (`parse_server`); its verdict, or a rejection saying
+    which limit hit."""
     if len(data) > MAX_ONNX_BYTES:
         return GraphRejected(f"the exported model is {len(data) // 2 ** 20} MiB, over the "
                              f"{MAX_ONNX_BYTES // 2 ** 20} MiB cap")
     with tempfile.TemporaryDirectory(prefix="grader-accept-") as folder:
         path = Path(folder) / "graph.onnx"
         path.write_bytes(data)
-        code = f"from grader.verifier.acceptance import main; main({str(path)!r})"
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-               "OMP_NUM_THREADS": "1"}
-        limits = PARSE_LIMITS
-        result = run_contained([sys.executable, "-c", code], cwd=Path(folder), env=env,
-                               rlimits=limits.rlimits(), wall_seconds=limits.wall_seconds,
-                               output_bytes=limits.output_bytes)
-    lines = [line for line in result.output.splitlines() if line.startswith(VERDICT)]
-    if result.ok and lines:
-        verdict = json.loads(lines[-1][len(VERDICT):])
-        if "rejected" in verdict:
-            return GraphRejected(verdict["rejected"])
+        verdict = _parser.ask(path)
+    limits = PARSE_LIMITS
+    if isinstance(verdict, dict) and "rejected" in verdict:
+        return GraphRejected(str(verdict["rejected"]))
+    if isinstance(verdict, dict):
         return AcceptedGraph(data, hashlib.sha256(data).hexdigest(), frozenset(verdict["op_types"]),
                              verdict["input_name"], tuple(verdict["output_names"]))
-    why = "it took longer than" if result.killed_reason else "reading it needed more memory or CPU than"
+    why = "it took longer than" if verdict == "timeout" else "reading it needed more memory or CPU than"
     return GraphRejected(f"the exported model could not be read: {why} the grader allows "
                          f"({limits.wall_seconds:g} s, {limits.memory_bytes // GIB} GiB); a network of this "
                          "chapter exports to a graph that parses in about a second")
 
 
-def main(path: str) -> None:
-    """The child's side: accept the graph at `path` and print the verdict as one JSON line."""
+def verdict_of(path: str) -> dict:
+    """The parsing side (a grandchild of `parse_server`): accept the graph at `path`; its verdict as JSON data."""
     try:
         graph = _accept(Path(path).read_bytes())
-        verdict = {"op_types": sorted(graph.op_types), "input_name": graph.input_name,
-                   "output_names": list(graph.output_names)}
+        return {"op_types": sorted(graph.op_types), "input_name": graph.input_name,
+                "output_names": list(graph.output_names)}
     except GraphRejected as rejected:
-        verdict = {"rejected": str(rejected)}
-    print(VERDICT + json.dumps(verdict), flush=True)
+        return {"rejected": str(rejected)}
 
 
 def _accept(data: bytes) -> AcceptedGraph:
