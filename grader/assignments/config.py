@@ -73,6 +73,8 @@ class Part:
     points: float = _key(0.0, "the part's points; the suite's tests of this tag must add up to it")
     visibility: str = _key("visible", "visible: public tests, shipped in the release; hidden: graded only by "
                                       "the instructor, results shown after the due date")
+    bonus: bool = _key(False, "an optional part: its points make up points lost elsewhere, the total staying within "
+                              "the maximum of the other parts")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,17 @@ class Classes:
                                       "these names; default: class 0, class 1, ...")
     colors: tuple[str, ...] = _key((), "a \"#rrggbb\" colour per name; default: the Okabe-Ito palette in order, "
                                        "light grey first")
+
+
+@dataclass(frozen=True)
+class SubmissionFiles:
+    """The files beside a submission's notebook or module that the grader reads as data."""
+
+    models: tuple[str, ...] = _key(("model.pt",), "trained weights handed in; when all are present, notebook cells "
+                                                  "tagged `train` are skipped")
+    answer_tag: str = _key("", "notebook cells with this tag hold the written answer shown to hand-graders")
+    answer_file: str = _key("", "the written answer of a module or folder submission (such as analysis.md)")
+    history_file: str = _key("history.csv", "training curves (a CSV with a header row) drawn in the report")
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,7 @@ class Assignment:
     heldout: Heldout = _key(Heldout(), "the hidden held-out set and the grading curve")
     classes: Classes = _key(Classes(), "label names and colours for reports")
     report: Report = _key(Report(), "the tests reports feature")
+    submission: SubmissionFiles = _key(SubmissionFiles(), "the files beside the notebook the grader reads")
     parts: tuple[Part, ...] = _key((), "the parts, in the order reports list them; a test's tag must be one "
                                        "of their tags")
     rubric: tuple[RubricItem, ...] = _key((), "criteria of the failure analysis, graded by hand")
@@ -139,6 +153,11 @@ class Assignment:
         """A "#rrggbb" colour per label: [classes] colors, else the palette in order."""
         count = len(self.class_names)
         return self.classes.colors or tuple(PALETTE[k % len(PALETTE)] for k in range(count))
+
+    @property
+    def bonus_tags(self) -> frozenset[str]:
+        """Tags of the optional parts, whose points count within the other parts' maximum."""
+        return frozenset(p.tag for p in self.parts if p.bonus)
 
     @property
     def suite_dir(self) -> Path:
@@ -174,7 +193,7 @@ def _values(cls, raw: dict, where: str, path: Path) -> dict:
     values = {}
     for name, value in raw.items():
         default = known[name].default
-        if isinstance(default, (TimeLimits, Heldout, Classes, Report)):
+        if isinstance(default, (TimeLimits, Heldout, Classes, Report, SubmissionFiles)):
             if not isinstance(value, dict):
                 raise AssignmentError(f"{path}: {where}{name} must be a table ([{where}{name}]), not {value!r}")
             value = type(default)(**_values(type(default), value, f"{where}{name}.", path))
@@ -190,7 +209,7 @@ def _values(cls, raw: dict, where: str, path: Path) -> dict:
             value = tuple(tuple(int(x) for x in pair) for pair in value)
         elif name in ("reference_class_dice", "reference_class_iou"):
             value = tuple(float(x) for x in value)
-        elif name in ("names", "colors"):
+        elif name in ("names", "colors", "models"):
             if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
                 raise AssignmentError(f"{path}: {where}{name} must be a list of strings, not {value!r}")
             value = tuple(value)

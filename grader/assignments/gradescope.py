@@ -266,8 +266,8 @@ def _manual_note(assignment: Assignment) -> str:
 
 
 def gradescope_results(result, assignment: Assignment) -> dict:
-    """A `GradeResult` in Gradescope's results.json format: the score is the sum of the tests', the
-    engine's own fields (sandbox, seed, problem) go to `extra_data`, and the grader's output stays
+    """A `GradeResult` in Gradescope's results.json format: the score is the grade's own (the tests'
+    sum, bonus tests counting within the others' maximum), the engine's own fields (sandbox, seed, problem) go to `extra_data`, and the grader's output stays
     hidden from students (`stdout_visibility`)."""
     tests = [{"name": t.name, "number": t.number, "score": t.score, "max_score": t.max_score, "status": t.status,
               "output": t.output, "visibility": gradescope_visibility(t.visibility), "tags": list(t.tags)}
@@ -276,7 +276,7 @@ def gradescope_results(result, assignment: Assignment) -> dict:
              "sandbox": result.sandbox, "problem": result.problem, "max_score": result.max_score}
     if result.seed is not None:
         extra["seed"] = result.seed
-    return {"score": round(sum(t["score"] for t in tests), 6), "execution_time": round(result.execution_time),
+    return {"score": result.score, "execution_time": round(result.execution_time),
             "output": result.output + _manual_note(assignment), "stdout_visibility": "hidden",
             "tests": tests, "extra_data": extra}
 

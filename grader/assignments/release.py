@@ -91,7 +91,7 @@ def _toml_key(key: str) -> str:
 
 
 def _public_tables(assignment: Assignment, public_ids: set[str]) -> list[str]:
-    """[classes], the [report] tests the public suite has, and [suite_settings], as TOML lines."""
+    """[classes], the [report] tests the public suite has, [submission] and [suite_settings], as TOML lines."""
     lines = []
     if assignment.classes.names or assignment.classes.colors:
         lines += ["", "[classes]"] + [f"{k} = {_toml_value(getattr(assignment.classes, k))}"
@@ -99,6 +99,9 @@ def _public_tables(assignment: Assignment, public_ids: set[str]) -> list[str]:
     featured = [(k, getattr(assignment.report, k)) for k in ("heldout_test", "overlay_test")]
     if any(test_id in public_ids for _, test_id in featured):
         lines += ["", "[report]"] + [f"{k} = {_toml_value(t)}" for k, t in featured if t in public_ids]
+    files = assignment.submission
+    lines += ["", "[submission]"] + [f"{k} = {_toml_value(getattr(files, k))}"
+                                     for k in ("models", "answer_tag", "answer_file", "history_file")]
     if assignment.suite_settings:
         lines += ["", "[suite_settings]"] + [f"{_toml_key(k)} = {_toml_value(v)}"
                                              for k, v in assignment.suite_settings.items()]
@@ -114,7 +117,7 @@ def _public_toml(assignment: Assignment, public_ids: set[str] = frozenset()) -> 
     lines += [f"{k} = {getattr(assignment.time, k)}" for k in ("load_seconds", "cell_seconds", "call_seconds")]
     for part in assignment.parts:
         lines += ["", "[[parts]]", f'tag = "{part.tag}"', f'title = "{part.title}"', f"points = {part.points:g}",
-                  f'visibility = "{part.visibility}"']
+                  f'visibility = "{part.visibility}"'] + (["bonus = true"] if part.bonus else [])
     for item in assignment.rubric:
         lines += ["", "[[rubric]]", f'id = "{item.id}"', f"points = {item.points:g}",
                   f"description = {json.dumps(item.description)}"]
@@ -135,6 +138,14 @@ def _write_data(assignment: Assignment, folder: Path) -> None:
 
 
 CI_COMMAND = "grader ci ."
+
+
+def _check_command(assignment: Assignment) -> str:
+    """The self-check a release's README shows: the notebook, or the whole folder when the public
+    tests read files handed in beside it (several weight files, a written answer, a table)."""
+    beside = len(assignment.submission.models) > 1 or bool(assignment.submission.answer_file and not
+                                                            assignment.submission.answer_tag)
+    return "grader check ." if beside else f"grader check {assignment.notebook}"
 REPORT_FOLDER = "grader-report"  # where `grader ci` writes its report, which the workflow uploads
 CHECK_FOLDER = "check"  # where `grader check` writes its report
 WORKFLOW = Path(".github/workflows/grade.yml")
@@ -160,7 +171,8 @@ def _write_student_files(assignment: Assignment, folder: Path) -> None:
     """The workflow that runs `grader ci` on every push, the student README, and a .gitignore."""
     env = _templates()
     values = {"a": assignment, "install_commands": install_commands(assignment), "ci_command": CI_COMMAND,
-              "report_folder": REPORT_FOLDER, "check_folder": CHECK_FOLDER, "check_command": f"grader check {assignment.notebook}",
+              "report_folder": REPORT_FOLDER, "check_folder": CHECK_FOLDER, "check_command": _check_command(assignment),
+              "models": [f"`{name}`" for name in assignment.submission.models],
               "rubric_points": sum(item.points for item in assignment.rubric)}
     write_text_atomic(folder / WORKFLOW, env.get_template("grade.yml.j2").render(**values))
     write_text_atomic(folder / "README.md", env.get_template("README.md.j2").render(**values))

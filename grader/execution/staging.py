@@ -115,8 +115,9 @@ def _copy_plain(source: str, target: str) -> None:
     shutil.copy2(source, target)
 
 
-def stage(submission: Path, scratch: Path) -> StagedSubmission:
-    """Copy `submission` (a notebook, a module or a folder) into `scratch`; symlinks stay links."""
+def stage(submission: Path, scratch: Path, models: tuple[str, ...] = (MODEL_FILE,)) -> StagedSubmission:
+    """Copy `submission` (a notebook, a module or a folder) into `scratch`; symlinks stay links.
+    `has_model` says whether every one of `models` (trained weights) came as a plain file."""
     submission = Path(submission)
     if not submission.exists():
         raise FileNotFoundError(f"{submission}: no such file or folder")
@@ -141,8 +142,9 @@ def stage(submission: Path, scratch: Path) -> StagedSubmission:
     kind = "notebook" if entry.suffix == ".ipynb" else "module"
     if kind == "notebook":
         validate_notebook(scratch / entry.name)
-    model = scratch / MODEL_FILE
-    return StagedSubmission(scratch, kind, entry.name, model.is_file() and not model.is_symlink())
+    present = [scratch / name for name in models]
+    return StagedSubmission(scratch, kind, entry.name,
+                            bool(present) and all(p.is_file() and not p.is_symlink() for p in present))
 
 
 def _first_error(err: BaseException) -> str:

@@ -74,7 +74,7 @@ def canvas_csv(runs: list[Run], manual: dict[str, dict[str, ManualScore]], assig
     """Canvas's gradebook import: Student, ID (the Canvas user id from the download's file names),
     SIS User ID, SIS Login ID, Section, then the assignment's column with a Points Possible row."""
     column = assignment.title or assignment.name
-    possible = sum(p.points for p in assignment.parts) + sum(item.points for item in assignment.rubric)
+    possible = sum(p.points for p in assignment.parts if not p.bonus) + sum(item.points for item in assignment.rubric)
     rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column],
             ["Points Possible", "", "", "", "", f"{possible:g}"]]
     for run in runs:

@@ -131,7 +131,8 @@ def _test_view(t: TestResult, pending: bool) -> TestView:
 
 
 def _parts(result: GradeResult, assignment: Assignment, released: bool) -> tuple[PartView, ...]:
-    titles = {p.tag: p.title for p in assignment.parts}
+    titles = {p.tag: p.title + (" (bonus: its points make up points lost elsewhere, up to the maximum)"
+                                if p.bonus else "") for p in assignment.parts}
     order = [p.tag for p in assignment.parts] + sorted({t.tags[0] for t in result.tests} - set(titles))
     views = []
     for tag in order:

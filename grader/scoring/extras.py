@@ -1,5 +1,6 @@
 """What a report shows beside the tests, read from the submission as data: its training curves
-(`history.csv`) and its failure-analysis text (notebook cells tagged `failure_analysis_answer`)."""
+(`history.csv`) and its written answer (notebook cells with the assignment's answer tag, or a file),
+as `[submission]` in assignment.toml names them."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from grader.execution.exceptions import UntrustedOutputError
 from grader.execution.readback import read_untrusted
 from grader.execution.staging import MAX_NOTEBOOK_BYTES
 
-HISTORY_FILE = "history.csv"
-ANALYSIS_TAG = "failure_analysis_answer"
-ANALYSIS_FILE = "failure_analysis.md"  # for module submissions
+from grader.assignments.config import SubmissionFiles
+
 MAX_HISTORY_BYTES = 2 * 2 ** 20
 MAX_HISTORY_ROWS = 5000
 MAX_HISTORY_SERIES = 12  # numeric columns kept besides the epoch: a chart line and a legend entry each
@@ -101,7 +101,7 @@ def parse_history(text: str) -> tuple[tuple[tuple[str, tuple[float, ...]], ...],
     return tuple((name, tuple(values[i] for i in picks)) for name, values in kept), note
 
 
-def _analysis_from_notebook(raw: bytes) -> str:
+def _analysis_from_notebook(raw: bytes, tag: str) -> str:
     try:
         cells = json.loads(raw.decode("utf-8")).get("cells", [])
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
@@ -109,13 +109,13 @@ def _analysis_from_notebook(raw: bytes) -> str:
     parts = []
     for cell in cells if isinstance(cells, list) else []:
         tags = (cell.get("metadata") or {}).get("tags") or [] if isinstance(cell, dict) else []
-        if ANALYSIS_TAG in tags:
+        if tag in tags:
             source = cell.get("source", "")
             parts.append("".join(source) if isinstance(source, list) else str(source))
     return "\n\n".join(parts).strip()
 
 
-def read_extras(folder: Path, entry: str) -> Extras:
+def read_extras(folder: Path, entry: str, files: SubmissionFiles = SubmissionFiles()) -> Extras:
     """The extras of a staged submission; anything missing, linked or oversized is simply absent."""
     def read(name: str, cap: int) -> bytes | None:
         try:
@@ -123,12 +123,13 @@ def read_extras(folder: Path, entry: str) -> Extras:
         except UntrustedOutputError:
             return None
 
-    history_raw = read(HISTORY_FILE, MAX_HISTORY_BYTES)
+    history_raw = read(files.history_file, MAX_HISTORY_BYTES) if files.history_file else None
     history, note = parse_history(history_raw.decode("utf-8", "replace")) if history_raw else ((), "")
-    if entry.endswith(".ipynb"):
+    analysis = ""
+    if entry.endswith(".ipynb") and files.answer_tag:
         raw = read(entry, MAX_NOTEBOOK_BYTES)
-        analysis = _analysis_from_notebook(raw) if raw else ""
-    else:
-        raw = read(ANALYSIS_FILE, MAX_ANALYSIS_CHARS * 4)
+        analysis = _analysis_from_notebook(raw, files.answer_tag) if raw else ""
+    if not analysis and files.answer_file:
+        raw = read(files.answer_file, MAX_ANALYSIS_CHARS * 4)
         analysis = raw.decode("utf-8", "replace") if raw else ""
     return Extras(history, analysis[:MAX_ANALYSIS_CHARS], note)

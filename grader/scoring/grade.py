@@ -12,6 +12,7 @@ from grader.execution import Budget, SessionReport, SubmissionError, run_calls, 
 from grader.execution.calls import Call
 from grader.fileio import remove_tree
 from grader.sandbox import Sandbox
+from grader.assignments.config import SubmissionFiles
 from grader.scoring.extras import read_extras
 from grader.scoring.results import GradeResult, TestResult
 from grader.suites.base import Answers, Failure, Partial, Test, instantiate
@@ -118,21 +119,30 @@ def _timings(staging: float, report: SessionReport, calls: list[Call],
     return tuple((name, round(seconds, 3)) for name, seconds in rows)
 
 
+def _marked(results, bonus_tags: frozenset[str]) -> tuple[TestResult, ...]:
+    """The results, those of optional parts marked as bonus."""
+    return tuple(replace(r, bonus=True) if r.tags and r.tags[0] in bonus_tags else r for r in results)
+
+
 def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budget: Budget = Budget(),
-                     work_dir: Path | None = None, seed: int | None = None) -> GradeResult:
+                     work_dir: Path | None = None, seed: int | None = None, files: SubmissionFiles = SubmissionFiles(),
+                     bonus_tags: frozenset[str] = frozenset()) -> GradeResult:
     """Every test gets a result, whatever the submission does; nothing here runs student code.
-    Drawn tests draw their cases from `seed` (a fresh random one when None), recorded in the result."""
+    Drawn tests draw their cases from `seed` (a fresh random one when None), recorded in the result.
+    `files` names what beside the notebook is read as data; tests tagged with `bonus_tags` count
+    within the others' maximum."""
     start = time.monotonic()
     seed = secrets.randbits(53) if seed is None else seed
     tests = instantiate(list(tests), seed)
     scratch_root = Path(tempfile.mkdtemp(prefix="grader-stage-", dir=work_dir))
     try:
         try:
-            staged = stage(Path(submission), scratch_root / "submission")
+            staged = stage(Path(submission), scratch_root / "submission", files.models)
         except SubmissionError as err:
-            return replace(ungraded(tests, str(err), sandbox.name), execution_time=time.monotonic() - start,
+            failed = ungraded(tests, str(err), sandbox.name)
+            return replace(failed, tests=_marked(failed.tests, bonus_tags), execution_time=time.monotonic() - start,
                            seed=seed)
-        extras = read_extras(staged.scratch, staged.entry)  # before student code can change the copy
+        extras = read_extras(staged.scratch, staged.entry, files)  # before student code can change the copy
         staged_at = time.monotonic()
         calls = _calls_of(tests)
         report = run_calls(staged, calls, sandbox, budget, work_dir)
@@ -145,7 +155,7 @@ def grade_submission(submission: Path, tests: list[Test], sandbox: Sandbox, budg
                 checks[test.tag] = checks.get(test.tag, 0.0) + time.monotonic() - began
         timings = _timings(staged_at - start, report, calls, checks) + tuple(
             (f"  within checks, {stage}", round(seconds, 3)) for stage, seconds in usage.stages.items())
-        return GradeResult(tuple(results), time.monotonic() - start, _load_summary(report), sandbox.name,
+        return GradeResult(_marked(results, bonus_tags), time.monotonic() - start, _load_summary(report), sandbox.name,
                            _problem(report), extras, seed=seed, timings=timings)
     finally:
         remove_tree(scratch_root)

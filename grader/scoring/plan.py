@@ -83,4 +83,5 @@ def grade(plan: GradingPlan, submission: Path, work_dir: Path | None = None) -> 
                     call_seconds_cap=plan.call_seconds_cap or time.call_seconds, gpu=assignment.gpu and plan.gpu,
                     submission_seconds=time.submission_seconds, max_restarts=time.restarts, threads=plan.threads)
     return grade_submission(Path(submission), tests, sandbox, budget, work_dir,
-                            seed=grading_seed(assignment, submission))
+                            seed=grading_seed(assignment, submission), files=assignment.submission,
+                            bonus_tags=assignment.bonus_tags)

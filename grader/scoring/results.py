@@ -33,6 +33,7 @@ class TestResult:
     visibility: str
     tags: tuple[str, ...]
     kept: dict = field(default_factory=dict, compare=False, repr=False)  # images and tables for the report
+    bonus: bool = False  # of an optional part: its points count within the other tests' maximum
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,13 @@ class GradeResult:
 
     @property
     def score(self) -> float:
-        return round(sum(t.score for t in self.tests), 6)
+        """Every test's points, bonus ones included, never above `max_score`."""
+        return round(min(sum(t.score for t in self.tests), self.max_score), 6)
 
     @property
     def max_score(self) -> float:
-        return round(sum(t.max_score for t in self.tests), 6)
+        """The points of the tests that are not bonus."""
+        return round(sum(t.max_score for t in self.tests if not t.bonus), 6)
 
 
 def to_gradescope(result: GradeResult) -> dict:
@@ -62,7 +65,8 @@ def to_gradescope(result: GradeResult) -> dict:
     tests = []
     for t in result.tests:
         tests.append({"number": t.number, "name": t.name, "score": t.score, "max_score": t.max_score,
-                      "status": t.status, "output": t.output, "visibility": t.visibility, "tags": list(t.tags)})
+                      "status": t.status, "output": t.output, "visibility": t.visibility, "tags": list(t.tags),
+                      **({"bonus": True} if t.bonus else {})})
     data = {"schema_version": SCHEMA_VERSION, "score": result.score, "max_score": result.max_score,
             "execution_time": round(result.execution_time, 3), "output": result.output,
             "sandbox": result.sandbox, "problem": result.problem}
@@ -83,7 +87,8 @@ def from_gradescope(data: dict, extras: Extras = Extras(), kept: dict[str, dict]
                                   "again with --regrade")
     kept = kept or {}
     tests = tuple(TestResult(t["number"], t["name"], t["score"], t["max_score"], t["status"], t["output"],
-                             t["visibility"], tuple(t["tags"]), kept.get(t["number"], {})) for t in data["tests"])
+                             t["visibility"], tuple(t["tags"]), kept.get(t["number"], {}), t.get("bonus") is True)
+                  for t in data["tests"])
     seed = data.get("seed")
     return GradeResult(tests, data["execution_time"], data["output"], data.get("sandbox", ""),
                        data.get("problem", ""), extras, seed if isinstance(seed, int) else None)

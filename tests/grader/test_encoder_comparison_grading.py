@@ -5,11 +5,10 @@ message a student can act on.
 
 Slow: each grading builds and exports three ResNet U-Nets and a variant in the sandbox and verifies
 their graphs; submissions whose models are the master's share its verifier runs (the cache is keyed
-by the graph's hash)."""
+by the graph's hash). Each submission is graded when a test first needs it."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -53,30 +52,36 @@ def _submission(name: str, master: Path, root: Path) -> Path:
     return folder
 
 
+class Graded(dict):
+    """Gradings by submission name, each made when a test first asks for it (so `-k` grades only what
+    it selects): "master" with every test, catalogue entries and "missing_files" with the visible ones."""
+
+    def __init__(self, suite, master, root):
+        super().__init__()
+        self.suite, self.master, self.root = suite, master, root
+        self.sandbox = BubblewrapSandbox() if probe() is None else PlainSandbox(announce=False)
+
+    def __missing__(self, name):
+        if name == "master":
+            folder, tests = self.master, self.suite
+        else:
+            folder = _missing_files(self.master, self.root) if name == "missing_files" else _submission(
+                name, self.master, self.root)
+            tests = [t for t in self.suite if t.visibility == "visible"]
+        self[name] = grade_submission(folder, tests, self.sandbox, Budget(load_seconds=600), seed=SEED)
+        return self[name]
+
+
+def _missing_files(master: Path, root: Path) -> Path:
+    folder = copy_submission(master, root / "missing_files")
+    (folder / "results.csv").unlink()
+    (folder / "model_resnet50.pt").unlink()
+    return folder
+
+
 @pytest.fixture(scope="module")
 def graded(suite, master, tmp_path_factory):
-    """The master with every test, then each catalogue entry and a submission missing files with the
-    visible tests, two at a time."""
-    sandbox = BubblewrapSandbox() if probe() is None else PlainSandbox(announce=False)
-    visible = [t for t in suite if t.visibility == "visible"]
-    root = tmp_path_factory.mktemp("wrong")
-    results = {"master": grade_submission(master, suite, sandbox, Budget(load_seconds=600), seed=SEED)}
-
-    def missing_files():
-        folder = copy_submission(master, root / "missing_files")
-        (folder / "results.csv").unlink()
-        (folder / "model_resnet50.pt").unlink()
-        return folder
-
-    folders = {name: _submission(name, master, root) for name in CATALOGUE}
-    folders["missing_files"] = missing_files()
-
-    def grade(name):
-        return name, grade_submission(folders[name], visible, sandbox, Budget(load_seconds=600), seed=SEED)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results.update(pool.map(grade, folders))
-    return results
+    return Graded(suite, master, tmp_path_factory.mktemp("wrong"))
 
 
 def test_the_catalogue_covers_every_visible_part():

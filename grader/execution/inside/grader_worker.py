@@ -151,10 +151,14 @@ def main() -> int:
     events = [{"kind": "start", "time": time.time()}]
     sys.path.insert(0, str(entry.parent))
     if request["submission"]["kind"] == "notebook":
-        _run_notebook(entry, io, request, channel, events)
-    else:
-        _run_module(entry, io, channel, events)
-    return 0
+        _run_notebook(entry, io, request, channel, events)  # shuts its kernel down on the way out
+        return 0
+    _run_module(entry, io, channel, events)
+    # Every answer is relayed: skip the interpreter's teardown of torch and the student's modules, a
+    # second or so of a core per grading; nothing of the student's (atexit) runs after the calls.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ def test_the_default_assignment_loads(assignment):
     ('name = "x"\n[report]\nheldout = "h.x"\n', "unknown key report.heldout; valid keys in \\[report\\]: heldout_test"),
     ('name = "x"\n[report]\noverlay_test = 3\n', "report.overlay_test must be a string"),
     ('name = "x"\nreport = "r"\n', "report must be a table"),
+    ('name = "x"\n[submission]\nmodel = ["m.pt"]\n', "unknown key submission.model; valid keys in \\[submission\\]: models"),
+    ('name = "x"\n[submission]\nmodels = "m.pt"\n', "submission.models must be a list of strings"),
+    ('name = "x"\n[[parts]]\ntag = "a"\nbonus = "yes"\n', "parts.bonus must be true or false"),
     ('name = "x"\nsuite_settings = 3\n', "suite_settings must be a table"),
     ('name = "x"\nparts = "all"\n', "parts must be a list of tables"),
 ])
@@ -128,3 +131,12 @@ def test_points_or_visibility_drifting_from_the_parts_is_named(assignment):
     hidden = dataclasses.replace(suite[0], id="architecture.secret", points=0, visibility="after_due_date")
     with pytest.raises(AssignmentError, match="is after_due_date but its part 'architecture' is visible"):
         check_suite(assignment, suite + [hidden])
+
+
+def test_optional_parts_and_the_files_beside_the_notebook(tmp_path):
+    folder = _assignment_folder(tmp_path, 'name = "x"\n[submission]\nmodels = ["a.pt", "b.pt"]\nanswer_file = "answer.md"\n'
+                                          '[[parts]]\ntag = "core"\npoints = 4\n[[parts]]\ntag = "extra"\npoints = 2\n'
+                                          'bonus = true\n')
+    assignment = load_assignment(folder)
+    assert assignment.submission.models == ("a.pt", "b.pt") and assignment.submission.answer_file == "answer.md"
+    assert assignment.bonus_tags == {"extra"}

@@ -62,3 +62,14 @@ def test_a_broken_notebook_is_named_with_a_fix(tmp_path):
 def test_a_missing_path_is_a_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         stage(tmp_path / "nope", tmp_path / "scratch")
+
+
+def test_several_weight_files_count_as_trained_only_when_all_are_there(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "compare.ipynb").write_text(json.dumps(nbformat.v4.new_notebook()))
+    (sub / "model_resnet18.pt").write_bytes(b"x")
+    models = ("model_resnet18.pt", "model_resnet34.pt")
+    assert not stage(sub, tmp_path / "a", models).has_model
+    (sub / "model_resnet34.pt").write_bytes(b"x")
+    assert stage(sub, tmp_path / "b", models).has_model

@@ -37,3 +37,16 @@ def test_the_note_travels_through_the_gradebook_json():
     extras = Extras((("epoch", (1.0,)),), "why", "history.csv is larger than a report shows: ...")
     assert Extras.from_json(extras.to_json()) == extras
     assert Extras.from_json({"history": {"epoch": [1.0]}, "analysis": "old row"}).history_note == ""
+
+
+def test_the_written_answer_comes_from_the_file_or_cells_the_assignment_names(tmp_path):
+    from grader.assignments.config import SubmissionFiles
+
+    (tmp_path / "comparison.md").write_text("ResNet18 did best on cytoplasm.")
+    (tmp_path / "failure_analysis.md").write_text("not this one")
+    assert read_extras(tmp_path, "submission.py", SubmissionFiles(answer_file="comparison.md")).analysis == \
+        "ResNet18 did best on cytoplasm."
+    assert read_extras(tmp_path, "submission.py").analysis == ""  # nothing named: nothing read
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {"tags": ["my_answer"]}, "source": ["Merged nuclei."]}]}
+    (tmp_path / "nb.ipynb").write_text(__import__("json").dumps(notebook))
+    assert read_extras(tmp_path, "nb.ipynb", SubmissionFiles(answer_tag="my_answer")).analysis == "Merged nuclei."

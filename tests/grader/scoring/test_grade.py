@@ -42,7 +42,7 @@ def test_without_model_pt_only_the_heldout_test_fails_and_says_why(suite, sandbo
     submission = package_reference(tmp_path / "no_model")
     result = grade_submission(submission, suite, sandbox, Budget(load_seconds=300))
     failed = {t.number: t.output for t in result.tests if t.status != "passed"}
-    assert list(failed) == ["heldout.mean_foreground_dice"]
+    assert list(failed) == ["heldout.mean_foreground_dice"], failed
     assert "model.pt" in failed["heldout.mean_foreground_dice"]
 
 
