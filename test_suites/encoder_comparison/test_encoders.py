@@ -16,8 +16,9 @@ import numpy as np
 
 from grader.execution import call, export_call, load_weights_call
 from grader.suites import Failure, register
-from grader.suites.structure import RESNETS, describe_skips, from_layout, identify_encoder
-from grader.verifier import GraphRejected, Job, VerificationFailed, accept, outputs_agree, verify
+from grader.suites.graphs import accepted_export, structure_of
+from grader.suites.structure import RESNETS, describe_skips, identify_encoder
+from grader.verifier import Job, VerificationFailed, outputs_agree, verify
 
 ENCODERS = ("resnet18", "resnet34", "resnet50")
 SPEC_NAMES = dict(zip(ENCODERS, ("ResNet18", "ResNet34", "ResNet50")))
@@ -62,34 +63,16 @@ def loaded(answers, key):
 
 
 def accepted(answers, key):
-    """(accepted graph, the sandbox's own outputs on the probes) of network `key`'s export."""
+    """(accepted graph, the sandbox's own outputs on the probes) of network `key`'s export; the
+    weights may fail to load: the structure is the same without them."""
     factory, _, export = NETWORKS[key]
-    label = LABELS[key]
-    answers.value(factory.id, label)  # the weights may fail to load: the structure is the same without them
-    exported = answers.value(export.id, f"exporting {label} to ONNX")
-    if not isinstance(exported, dict) or not isinstance(exported.get("onnx"), bytes):
-        raise Failure(f"exporting {label} to ONNX gave no graph")
-    try:
-        graph = accept(exported["onnx"])
-    except GraphRejected as err:
-        raise Failure(f"{label} could not be inspected: {err}")
-    outputs = exported.get("outputs")
-    return graph, outputs if isinstance(outputs, list) else []
+    return accepted_export(answers, factory.id, export.id, LABELS[key])
 
 
 def verified(answers, key):
     """(accepted graph, the verifier's answers, the sandbox's own outputs on the probes)."""
     graph, outputs = accepted(answers, key)
     return graph, verify(graph, JOBS[key]), outputs
-
-
-def structure_of(verification, label):
-    try:
-        return from_layout(verification.layout())
-    except VerificationFailed as err:
-        raise Failure(f"{label}: {err}")
-    except (ValueError, KeyError, TypeError) as err:
-        raise Failure(f"{label} could not be analysed: the grader's verifier answered a malformed report ({err})")
 
 
 def check_unet(answers, key):

@@ -9,8 +9,9 @@ import numpy as np
 
 from grader.execution import call, export_call, load_weights_call
 from grader.suites import Failure, register
-from grader.suites.structure import describe_encoder, describe_skips, from_layout
-from grader.verifier import GraphRejected, Job, VerificationFailed, accept, outputs_agree, verify
+from grader.suites.graphs import accepted_export, structure_of
+from grader.suites.structure import describe_encoder, describe_skips
+from grader.verifier import Job, VerificationFailed, outputs_agree, verify
 
 _rng = np.random.default_rng(20261124)
 PROBE = _rng.random((1, 3, 64, 96), dtype=np.float32)  # non-square: H and W levels stay distinct
@@ -46,31 +47,13 @@ def add_labels(key, label_set):
 def accepted(answers, key):
     """(accepted graph, the sandbox's own outputs on the probes) of network `key`'s export."""
     factory, _, label = NETWORKS[key]
-    answers.value(factory.id, label)
-    exported = answers.value(EXPORTS[key].id, f"exporting {label} to ONNX")
-    if not isinstance(exported, dict) or not isinstance(exported.get("onnx"), bytes):
-        raise Failure(f"exporting {label} to ONNX gave no graph")
-    try:
-        graph = accept(exported["onnx"])
-    except GraphRejected as err:
-        raise Failure(f"{label} could not be inspected: {err}")
-    outputs = exported.get("outputs")
-    return graph, outputs if isinstance(outputs, list) else []
+    return accepted_export(answers, factory.id, EXPORTS[key].id, label)
 
 
 def verified(answers, key):
     """(accepted graph, the verifier's answers, the sandbox's own outputs on the probes, label)."""
     graph, outputs = accepted(answers, key)
     return graph, verify(graph, JOBS[key]), outputs, NETWORKS[key][2]
-
-
-def structure_of(verification, label):
-    try:
-        return from_layout(verification.layout())
-    except VerificationFailed as err:
-        raise Failure(f"{label}: {err}")
-    except (ValueError, KeyError, TypeError) as err:
-        raise Failure(f"{label} could not be analysed: the grader's verifier answered a malformed report ({err})")
 
 
 def build_tests(assignment):
