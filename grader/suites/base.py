@@ -144,6 +144,27 @@ def _check_call_ids(tests: list[Test], where: object) -> None:
                 raise SuiteError(f"{where}: call id {c.id} is defined twice; share the Call object instead")
 
 
+def _module_name(path: Path) -> str:
+    return f"_grader_suite_{path.parent.name}_{path.stem}"
+
+
+def _load_module(path: Path):
+    """Execute the suite file `path` afresh, registered under its suite module name."""
+    name = _module_name(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def sibling_module(suite_file: str | Path, stem: str):
+    """The suite file `stem`.py beside `suite_file` as `load_suite` loaded it (files load in name
+    order, hidden ones last), loaded now if it was not: suite files share its calls and verifier jobs."""
+    path = Path(suite_file).with_name(f"{stem}.py")
+    return sys.modules.get(_module_name(path)) or _load_module(path)
+
+
 def load_suite(folder: Path, assignment: Assignment | None = None, hidden: bool = True) -> list[Test]:
     """The tests of the `test_*.py` files in `folder` (and, with `hidden`, of `hidden_*.py`), in
     file order: each file's `TESTS` list, or what its `build_tests(assignment)` returns (for tests
@@ -152,11 +173,7 @@ def load_suite(folder: Path, assignment: Assignment | None = None, hidden: bool 
     tests: list[Test] = []
     paths = sorted(Path(folder).glob("test_*.py")) + (sorted(Path(folder).glob("hidden_*.py")) if hidden else [])
     for path in paths:
-        name = f"_grader_suite_{path.parent.name}_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = _load_module(path)
         builder = getattr(module, "build_tests", None)
         found = list(builder(assignment) if builder is not None else getattr(module, "TESTS", []))
         if assignment is not None:

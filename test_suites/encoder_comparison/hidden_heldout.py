@@ -6,15 +6,12 @@ multiple of 32 the way the reference's predict pads, and its argmax is scored he
 curve is centred on the reference's own Dice with that encoder ([suite_settings]
 heldout_reference_dice), so a ResNet18 is not held to a ResNet50's figure or the reverse."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from grader.assignments import AssignmentError, load_heldout
 from grader.scoring.segmentation import per_class
-from grader.suites import Failure, Partial, register
+from grader.suites import Failure, Partial, register, sibling_module
 from grader.verifier import LabelSet, VerificationFailed
 
 CLASSES = ("background", "cytoplasm", "nucleus")
@@ -22,13 +19,7 @@ CLASSES = ("background", "cytoplasm", "nucleus")
 
 def _encoders():
     """test_encoders.py as `load_suite` loaded it (test files load before hidden ones)."""
-    name = f"_grader_suite_{Path(__file__).parent.name}_test_encoders"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_encoders.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return sibling_module(__file__, "test_encoders")
 
 
 def reference_dice(assignment, encoders):

@@ -7,7 +7,6 @@ grader measures for that model on the public test split: the model's graph (with
 masks. Each parameter count is compared with the number of convolution weights in the graph."""
 
 import csv
-import importlib.util
 import io
 import re
 import sys
@@ -18,7 +17,7 @@ import numpy as np
 
 from grader.execution import read_text_call
 from grader.scoring.segmentation import per_class
-from grader.suites import Failure, register
+from grader.suites import Failure, register, sibling_module
 from grader.verifier import LabelSet, VerificationFailed
 
 TABLE_FILE = "results.csv"
@@ -37,13 +36,7 @@ DEFAULT_PARAMETER_TOLERANCE = 0.005
 def _encoders():
     """test_encoders.py as `load_suite` loaded it (files load in name order), so the networks, their
     calls and their verifier jobs are shared: each model is built, exported and verified once."""
-    name = f"_grader_suite_{Path(__file__).parent.name}_test_encoders"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_encoders.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return sibling_module(__file__, "test_encoders")
 
 
 class TableError(ValueError):

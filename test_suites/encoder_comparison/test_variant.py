@@ -5,23 +5,13 @@ skip path), never from names or from what the submission says about itself.
 Dropout in the decoder is not graded here: an eval-mode export drops it, so the graph of a U-Net
 with decoder dropout is the graph of one without, and nothing honest can be measured."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
-from grader.suites import Failure, register
+from grader.suites import Failure, register, sibling_module
 from grader.suites.structure import describe_variants, detect_variants
 
 
 def _encoders():
     """test_encoders.py as `load_suite` loaded it, so its calls and verifier jobs are shared."""
-    name = f"_grader_suite_{Path(__file__).parent.name}_test_encoders"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_encoders.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return sibling_module(__file__, "test_encoders")
 
 
 def build_tests(assignment):
