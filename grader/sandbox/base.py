@@ -38,6 +38,12 @@ class SandboxRequest:
     writable_io: tuple[str, ...] = ()  # sub-folders of io_dir the command may write; the rest is read-only
     pass_fds: tuple[int, ...] = ()  # host file descriptors the command inherits (a conductor's channel)
 
+    def __post_init__(self) -> None:
+        # Absolute, whatever the caller passed (`grader batch --out graded` stages under graded/.work):
+        # a sandbox binds and enters them from a working directory of its own.
+        for name in ("scratch", "io_dir", "harness_dir"):
+            object.__setattr__(self, name, Path(getattr(self, name)).absolute())
+
     def argv(self, layout: Layout) -> list[str]:
         values = {"submission": layout.submission, "io": layout.io, "harness": layout.harness,
                   "python": sys.executable}

@@ -44,6 +44,17 @@ def test_two_workers_grade_a_batch_of_twenty(mini_assignment, tmp_path):
         assert (tmp_path / "out" / export).is_file()
 
 
+def test_relative_folders_grade_as_absolute_ones(mini_assignment, tmp_path, monkeypatch):
+    # `grader batch submissions/ --out graded`: the batch stages under graded/.work, which every
+    # sandbox must find from a working directory of its own.
+    monkeypatch.chdir(tmp_path)
+    expected = write_class(Path("class"), 3)
+    report = run_batch(Path("class"), Path("out"), plan(mini_assignment), BatchOptions(workers=1, progress=False))
+    assert sorted(report.graded) == sorted(expected) and not report.errors
+    with Gradebook(Path("out") / GRADEBOOK_FILE) as book:
+        assert {r.student: r.result.score for r in book.current_runs()} == expected
+
+
 def test_running_again_grades_nothing_and_a_changed_submission_again(mini_assignment, tmp_path):
     write_class(tmp_path / "class", 3)
     run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), QUIET)
