@@ -12,9 +12,12 @@ Kinds of submission, each graded by `run_batch` exactly as `grader batch` does:
   tiny  a two-function module on the three-test mini assignment: what the batch machinery and the
         sandbox cost when the tests themselves cost nothing.
 Overhead per submission = wall x workers / submissions - mean time inside grading (its own clock).
+First wave: seconds until every worker has returned its first result (a worker's first grading
+loads the suite and starts its helpers); steady: submissions per minute after it, from the times
+results arrived; the projection for a class of 300 is the first wave plus the rest at that rate.
 Otter: `--otter PATH`, else $OTTER, else .venv-otter/bin/otter (`make otter`), else `otter` on PATH.
 
-    python benchmarks/grading_throughput.py [--full 6] [--tiny 20] [--model runs/demo/model.pt]
+    python benchmarks/grading_throughput.py [--full 10] [--tiny 20] [--model runs/demo/model.pt]
 """
 
 from __future__ import annotations
@@ -54,9 +57,18 @@ def measure(folder: Path, plan: GradingPlan, workers: int, scratch: Path) -> dic
     with Gradebook(out / GRADEBOOK_FILE) as book:
         inside = [r.result.execution_time for r in book.current_runs()]
     n, mean_inside = len(report.graded), statistics.fmean(inside)
+    first_wave, last = report.arrivals[workers - 1], report.arrivals[-1]
+    steady = 60 * (n - workers) / (last - first_wave) if n > workers and last > first_wave else float("nan")
     return {"workers": workers, "submissions": n, "wall_s": round(wall, 2),
             "per_minute": round(60 * n / wall, 2), "mean_grading_s": round(mean_inside, 2),
-            "overhead_per_submission_s": round(wall * workers / n - mean_inside, 2)}
+            "overhead_per_submission_s": round(wall * workers / n - mean_inside, 2),
+            "first_wave_s": round(first_wave, 2), "steady_per_minute": round(steady, 2)}
+
+
+def projection(row: dict) -> float:
+    """Seconds for a class of CLASS_SIZE: the first wave (each worker's first grading, cold process
+    included) as measured, then the remaining submissions at the steady rate."""
+    return row["first_wave_s"] + 60 * (CLASS_SIZE - row["workers"]) / row["steady_per_minute"]
 
 
 WITHIN = "  within"  # rows of a grading's timings already counted in the row above them
@@ -166,7 +178,7 @@ def beside_otter(otter: str, scratch: Path, runs: int = 2) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", type=int, default=6, help="reference submissions to grade (0: skip)")
+    parser.add_argument("--full", type=int, default=10, help="reference submissions to grade (0: skip)")
     parser.add_argument("--tiny", type=int, default=20, help="tiny submissions to grade")
     parser.add_argument("--model", type=Path, default=ROOT / "runs" / "demo" / "model.pt")
     parser.add_argument("--otter", help="Otter-Grader's `otter` command (default: found as the docstring says)")
@@ -193,17 +205,20 @@ def main() -> None:
             stage_rows = stages(scratch / "full" / "student00", scratch / "full" / "student01", scratch)
         otter = otter_executable(args.otter)
         side = beside_otter(otter, scratch) if otter else None
-    print(f"{'kind':<6}{'workers':>8}{'subs':>6}{'wall s':>9}{'subs/min':>10}{'grading s':>11}{'overhead s':>12}")
+    print(f"{'kind':<6}{'workers':>8}{'subs':>6}{'wall s':>9}{'subs/min':>10}{'grading s':>11}{'overhead s':>12}"
+          f"{'first wave s':>14}{'steady/min':>12}")
     for r in rows:
         print(f"{r['kind']:<6}{r['workers']:>8}{r['submissions']:>6}{r['wall_s']:>9}{r['per_minute']:>10}"
-              f"{r['mean_grading_s']:>11}{r['overhead_per_submission_s']:>12}")
+              f"{r['mean_grading_s']:>11}{r['overhead_per_submission_s']:>12}{r['first_wave_s']:>14}"
+              f"{r['steady_per_minute']:>12}")
     full = {r["workers"]: r for r in rows if r["kind"] == "full"}
     if full:
-        ratio = full[2]["per_minute"] / full[1]["per_minute"]
-        print(f"2 workers vs 1 (full): {ratio:.2f}x the throughput")
+        print(f"2 workers vs 1 (full): {full[2]['per_minute'] / full[1]['per_minute']:.2f}x the throughput over the "
+              f"whole batch, {full[2]['steady_per_minute'] / full[1]['steady_per_minute']:.2f}x once every worker "
+              "has returned its first result")
         for workers, r in full.items():
-            print(f"projection, {CLASS_SIZE} students, {workers} worker(s): "
-                  f"{CLASS_SIZE / r['per_minute']:.0f} min")
+            print(f"projection, {CLASS_SIZE} students, {workers} worker(s): {projection(r) / 60:.0f} min (the first "
+                  f"wave, then the rest at the steady rate)")
         print(f"grader check of the reference (public tests, no model.pt): {check_s:.1f} s")
         print("\none full grading of the reference, by stage (1 worker, every core, warm process, its own graph;"
               " rows starting 'within' are part of the checks above them):")

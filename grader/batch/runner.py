@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import os
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class BatchReport:
     graded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already graded, unchanged
     errors: dict[str, str] = field(default_factory=dict)  # the grader itself failed; retried next run
+    arrivals: list[float] = field(default_factory=list)  # seconds from the first job sent to each result, in order
 
 
 def grade_job(job: GradeJob) -> GradeResult:
@@ -175,8 +177,10 @@ def run_batch(folder: Path | list[Submission], out: Path, plan: GradingPlan,
             executor = make_executor(options.executor, options.workers, options.scheduler, options.cluster_options)
             bar = tqdm(total=len(jobs), unit="submission", desc="grading", file=sys.stderr,
                        disable=not options.progress, dynamic_ncols=True)
+            started = time.monotonic()
             try:
                 for job, result, error in executor.run(grade_job, jobs):
+                    report.arrivals.append(time.monotonic() - started)
                     if error is not None:
                         report.errors[job.submission.student] = f"{type(error).__name__}: {error}"
                     else:

@@ -270,6 +270,25 @@ class EncoderSpec:
         """`basic blocks 3-4-6-3 at 64/128/256/512 channels`."""
         return _outline(self.kind, list(self.blocks.values()), list(self.blocks), self.expansion)
 
+    def feature_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        """Each stage's output `(C, H, W)` for an input of `height` × `width`, worked out as torchvision's
+        layers compute it: the stem's convolution (padding k // 2), a 3×3 stride-2 max-pool (padding 1),
+        then a 3×3 stride-2 convolution (padding 1) opening every stage after the first. Arithmetic, so the
+        grader's process need not import torch (tests check it against torchvision itself)."""
+        _, kernel, stride = self.stem
+        size = [_conv_out(n, kernel, stride, kernel // 2) for n in (height, width)]
+        size = [_conv_out(n, 3, 2, 1) for n in size]
+        shapes = []
+        for stage, channels in enumerate(self.blocks):
+            if stage:
+                size = [_conv_out(n, 3, 2, 1) for n in size]
+            shapes.append((channels, *size))
+        return shapes
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
 
 # torchvision's ResNets; weights: their convolutions' (stem included, no fc), as smp's encoders hold them
 RESNET18 = EncoderSpec("ResNet18", (64, 7, 2), {64: 2, 128: 2, 256: 2, 512: 2}, 11_166_912)

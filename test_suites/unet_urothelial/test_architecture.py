@@ -10,7 +10,7 @@ import numpy as np
 from grader.execution import call, export_call, load_weights_call
 from grader.suites import Failure, register
 from grader.suites.graphs import accepted_export, structure_of
-from grader.suites.structure import describe_encoder, describe_skips
+from grader.suites.structure import RESNET34, describe_encoder, describe_skips
 from grader.verifier import Job, VerificationFailed, outputs_agree, verify
 
 _rng = np.random.default_rng(20261124)
@@ -126,7 +126,7 @@ def _register_encoder_shapes(tests):
     def _shapes(answers):
         for (h, w), c in zip(sizes, calls):
             got = answers.value(c.id, f"encoder_feature_shapes({h}, {w})")
-            expected = _torchvision_shapes(h, w)
+            expected = RESNET34.feature_shapes(h, w)
             try:
                 got = [tuple(int(v) for v in s) for s in got]
             except TypeError:
@@ -134,23 +134,3 @@ def _register_encoder_shapes(tests):
             if got != expected:
                 raise Failure(f"encoder_feature_shapes({h}, {w}) returned {got}, which differs from what ResNet34 "
                               "computes for that input")
-
-
-_tv_cache: dict[tuple[int, int], list] = {}
-
-
-def _torchvision_shapes(h, w):
-    """The truth, from torchvision's resnet34 itself (run here, in the grader)."""
-    if (h, w) not in _tv_cache:
-        import torch
-        import torchvision
-
-        net = torchvision.models.resnet34(weights=None).eval()
-        shapes, x = [], torch.zeros(1, 3, h, w)
-        with torch.no_grad():
-            x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
-            for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
-                x = layer(x)
-                shapes.append(tuple(x.shape[1:]))
-        _tv_cache[(h, w)] = shapes
-    return _tv_cache[(h, w)]

@@ -33,6 +33,7 @@ def test_two_workers_grade_a_batch_of_twenty(mini_assignment, tmp_path):
     report = run_batch(tmp_path / "class", tmp_path / "out", plan(mini_assignment), BatchOptions(workers=2,
                                                                                                 progress=False))
     assert sorted(report.graded) == sorted(expected) and not report.errors
+    assert len(report.arrivals) == 20 and report.arrivals == sorted(report.arrivals) and report.arrivals[0] > 0
     with Gradebook(tmp_path / "out" / GRADEBOOK_FILE) as book:
         totals = {r.student: r.result.score for r in book.current_runs()}
     assert totals == expected

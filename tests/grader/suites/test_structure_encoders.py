@@ -21,6 +21,22 @@ def test_spec_weights_are_torchvisions_convolution_weights():
         assert spec.weights == sum(p.numel() for p in net.parameters() if p.dim() == 4)
 
 
+@pytest.mark.parametrize("height,width", [(256, 256), (224, 320), (255, 257), (97, 131), (33, 64), (1, 2)])
+def test_feature_shapes_are_what_torchvision_computes(height, width):
+    import torch
+    import torchvision
+
+    for spec in RESNETS:
+        net = getattr(torchvision.models, spec.name.lower())(weights=None).eval()
+        shapes, x = [], torch.zeros(1, 3, height, width)
+        with torch.no_grad():
+            x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+            for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+                x = layer(x)
+                shapes.append(tuple(x.shape[1:]))
+        assert spec.feature_shapes(height, width) == shapes, spec.name
+
+
 @pytest.mark.parametrize("name,spec", [("resnet18", RESNET18), ("resnet34", RESNET34), ("resnet50", RESNET50)])
 def test_each_smp_encoder_is_identified(encoder_graphs, name, spec):
     found = structure(encoder_graphs, name)
