@@ -35,8 +35,6 @@ LOAD_RESNET = load_weights_call("a.load", "resnet_unet", optional=True)  # befor
 CALLS = {"unet": [NETWORKS["unet"][0], EXPORTS["unet"]],
          "resnet": [NETWORKS["resnet"][0], LOAD_RESNET, EXPORTS["resnet"]]}
 JOBS = {key: Job(probes=tuple(PROBES[key]), structure_probe=PROBE) for key in NETWORKS}
-RESNET34 = {"stem": (64, 7, 2), "blocks": {64: 3, 128: 4, 256: 6, 512: 3},
-            "weights": 21_267_648}  # torchvision resnet34's convolution weights, the stem's included
 
 
 def add_labels(key, label_set):
@@ -109,8 +107,7 @@ def _register_resnet_tests(tests):
               hint="ResNet34 has a 7x7 stride-2 stem, then 3, 4, 6 and 3 basic blocks at 64, 128, 256 and 512 channels.")
     def _encoder(answers):
         _, verification, _, label = verified(answers, "resnet")
-        problems = describe_encoder(structure_of(verification, label), RESNET34["stem"], RESNET34["blocks"],
-                                    RESNET34["weights"])
+        problems = describe_encoder(structure_of(verification, label), RESNET34)
         if problems:
             raise Failure("; ".join(problems))
 
