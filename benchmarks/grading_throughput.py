@@ -49,13 +49,19 @@ DEFAULT = ROOT / "assignments" / "unet_urothelial"
 CLASS_SIZE = 300
 
 
-def measure(folder: Path, plan: GradingPlan, workers: int, scratch: Path) -> dict:
+def measure(folder: Path, plan: GradingPlan, workers: int, scratch: Path, full_marks: bool = False) -> dict:
+    """One batch's figures; with `full_marks`, a grading that lost points stops the benchmark (the
+    figures of a broken grading would measure the wrong work)."""
     out = scratch / f"out-{folder.name}-{workers}"
     start = time.perf_counter()
     report = run_batch(folder, out, plan, BatchOptions(workers=workers, progress=False))
     wall = time.perf_counter() - start
     with Gradebook(out / GRADEBOOK_FILE) as book:
-        inside = [r.result.execution_time for r in book.current_runs()]
+        runs = book.current_runs()
+    inside = [r.result.execution_time for r in runs]
+    lost = {f"{r.student}: {t.number}" for r in runs for t in r.result.tests if t.score < t.max_score}
+    if report.errors or (full_marks and lost):
+        sys.exit(f"the {folder.name} batch did not grade as expected: {sorted(lost)[:5]} {report.errors}")
     n, mean_inside = len(report.graded), statistics.fmean(inside)
     first_wave, last = report.arrivals[workers - 1], report.arrivals[-1]
     steady = 60 * (n - workers) / (last - first_wave) if n > workers and last > first_wave else float("nan")
@@ -198,7 +204,8 @@ def main() -> None:
             reference = package_reference(scratch / "reference", args.model)
             distinct_copies(reference, args.model, scratch / "full", max(2, args.full))
             for workers in (1, 2):
-                rows.append({"kind": "full", **measure(scratch / "full", GradingPlan(DEFAULT), workers, scratch)})
+                rows.append({"kind": "full", **measure(scratch / "full", GradingPlan(DEFAULT), workers, scratch,
+                                                         full_marks=True)})
             start = time.perf_counter()
             grade(GradingPlan(DEFAULT, hidden=False, allow_unsandboxed=True), package_reference(scratch / "check"))
             check_s = time.perf_counter() - start
