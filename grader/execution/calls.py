@@ -186,8 +186,8 @@ def load_weights_call(id: str, ref: str, path: str = "model.pt", optional: bool 
 
 def read_text_call(id: str, path: str, max_bytes: int = 65536) -> Call:
     """The text of the submission's file `path` (a name beside the notebook): `{"text": str, "truncated":
-    bool}` with at most `max_bytes` bytes read, or `{"absent": True}`. What comes back is the student's
-    claim, hostile input to parse strictly."""
+    bool}` with at most `max_bytes` bytes read, `{"absent": True}`, or `{"link": True}` for a symbolic link
+    (not followed). What comes back is the student's claim, hostile input to parse strictly."""
     return Call(id, "read_text", timeout=10.0, extra={"path": path, "max_bytes": int(max_bytes)})
 
 

@@ -107,6 +107,7 @@ class ReportView:
     rubric_points: float
     legend: Legend = Legend()
     curves_note: str = ""  # what of history.csv the curves leave out
+    answer_hint: str = ""  # where the assignment reads the written answer from, for a report without one
 
     @property
     def shown_score(self) -> float:
@@ -202,7 +203,15 @@ def report_view(result: GradeResult, assignment: Assignment, identity: Identity 
                       curves(result.extras.history), result.extras.analysis, assignment.rubric,
                       sum(item.points for item in assignment.rubric),
                       Legend(tuple(zip(assignment.class_names, assignment.class_colors))),
-                      curves_note=result.extras.history_note)
+                      curves_note=result.extras.history_note, answer_hint=_answer_hint(assignment))
+
+
+def _answer_hint(assignment: Assignment) -> str:
+    """Where the written answer goes: `write it in the notebook cell tagged X, or in Y beside a module`."""
+    tag, file = assignment.submission.answer_tag, assignment.submission.answer_file
+    places = ([f"in the notebook cell tagged {tag}"] if tag else []) + (
+        [f"in {file} beside {'a module' if tag else 'your submission'}"] if file else [])
+    return f"write it {', or '.join(places)}" if places else ""
 
 
 @dataclass(frozen=True)

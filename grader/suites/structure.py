@@ -60,10 +60,11 @@ class Gate:
     channels: int
     live: bool  # perturbing the gate changes the output
     input_dependent: bool  # perturbing the input changes the gate
+    learned: bool = False  # a convolution or linear layer of the gate's own computes the sigmoid's input
 
     @property
     def counts(self) -> bool:
-        return self.live and self.input_dependent
+        return self.live and self.input_dependent and self.learned
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,12 @@ def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Struc
                             _size(r["in_size"]) != _size(r["size"])))
     gates = []
     for g in layout.get("gates") or []:
-        if g["where"] not in ("skip", "join") or not isinstance(g["input_dependent"], bool):
+        learned = g.get("learned", False)  # absent: not shown to be learned
+        if g["where"] not in ("skip", "join") or not isinstance(g["input_dependent"], bool) or not isinstance(
+                learned, bool):
             raise ValueError("a gate's report is malformed")
         gates.append(Gate(g["where"], _size(g["size"]), int(g["channels"]),
-                          _live(g["influence"], g["reference"], ratio), g["input_dependent"]))
+                          _live(g["influence"], g["reference"], ratio), g["input_dependent"], learned))
     stem = layout.get("stem")
     op_types = layout.get("op_types") or []
     if not isinstance(op_types, list) or len(op_types) > 500:
@@ -415,8 +418,9 @@ def identify_encoder(structure: Structure, specs: tuple[EncoderSpec, ...] | list
 
 
 def detect_variants(structure: Structure) -> frozenset[str]:
-    """The U-Net variants the graph computes: "attention" when a sigmoid gate on the skips changes the
-    output and depends on the input. Dropout is never reported: an evaluation-mode graph has none."""
+    """The U-Net variants the graph computes: "attention" when a sigmoid gate on the skips is computed by
+    a layer of its own, changes the output and depends on the input. Dropout is never reported: an
+    evaluation-mode graph has none."""
     return frozenset({"attention"} if any(g.counts for g in structure.gates) else set())
 
 
@@ -424,6 +428,7 @@ def describe_variants(structure: Structure) -> list[str]:
     """Sentences on sigmoid gates on the skips that do not count as attention, and why."""
     dead = [g for g in structure.gates if not g.live]
     constant = [g for g in structure.gates if g.live and not g.input_dependent]
+    unlearned = [g for g in structure.gates if g.live and g.input_dependent and not g.learned]
     problems = []
     if dead:
         problems.append(f"{len(dead)} sigmoid gate{'s' if len(dead) > 1 else ''} on the skips at resolution "
@@ -433,4 +438,10 @@ def describe_variants(structure: Structure) -> list[str]:
         problems.append(f"{len(constant)} sigmoid gate{'s' if len(constant) > 1 else ''} on the skips at resolution "
                         f"{_scales(structure, [g.size for g in constant])} stay{'' if len(constant) > 1 else 's'} "
                         "the same whatever the input: attention computes its gate from the features")
+    if unlearned:
+        problems.append(f"{len(unlearned)} sigmoid gate{'s' if len(unlearned) > 1 else ''} on the skips at resolution "
+                        f"{_scales(structure, [g.size for g in unlearned])} take{'' if len(unlearned) > 1 else 's'} "
+                        "the sigmoid of the features (or of a summary of them) with no layer of "
+                        f"{'their' if len(unlearned) > 1 else 'its'} own: that is an activation such as SiLU; "
+                        "attention computes its gate with convolutions or linear layers that it learns")
     return problems

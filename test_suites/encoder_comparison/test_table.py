@@ -107,6 +107,9 @@ def read_table(answers, call_id, encoders):
         raise Failure(f"no {TABLE_FILE} was found beside your notebook: write your measured test-split Dice per "
                       f"class and parameter count for each model there, with the columns {', '.join(COLUMNS)}. (grader "
                       "check sees the files beside the notebook when given the folder: grader check .)")
+    if isinstance(value, dict) and value.get("link") is True:
+        raise Failure(f"{TABLE_FILE} is a link to another file; the grader reads only files handed in: save the "
+                      "table itself beside your notebook")
     if not isinstance(value, dict) or not isinstance(value.get("text"), str):
         raise Failure(f"{TABLE_FILE} could not be read")
     if value.get("truncated") is not False or len(value["text"]) > MAX_TABLE_BYTES:

@@ -102,6 +102,7 @@ def _answers(value, status="ok"):
 
 @pytest.mark.parametrize("value, says", [
     ({"absent": True}, "no results.csv was found"),
+    ({"link": True}, "is a link to another file"),
     ({"text": GOOD, "truncated": True}, "over 4096 bytes"),
     ({"text": GOOD}, "over 4096 bytes"),  # a forged answer without the flag
     ({"text": "x" * 10_000, "truncated": False}, "over 4096 bytes"),
@@ -244,11 +245,14 @@ def test_read_text_call_reads_a_file_beside_the_submission_capped_and_undecodabl
     (tmp_path / "sub" / "results.csv").write_bytes(GOOD.encode())
     (tmp_path / "sub" / "big.csv").write_bytes(b"a" * 5000)
     (tmp_path / "sub" / "binary.csv").write_bytes(b"\xff\xfeok")
+    (tmp_path / "sub" / "linked.csv").symlink_to("/etc/hostname")  # host data the grader must not echo
     calls = [read_text_call("r", "results.csv", 4096), read_text_call("b", "big.csv", 4096),
-             read_text_call("m", "missing.csv", 4096), read_text_call("x", "binary.csv", 4096)]
+             read_text_call("m", "missing.csv", 4096), read_text_call("x", "binary.csv", 4096),
+             read_text_call("l", "linked.csv", 4096)]
     report = run_calls(stage(tmp_path / "sub", tmp_path / "scratch"), calls, sandbox,
                        Budget(load_seconds=60, cell_seconds=3, call_seconds_cap=10))
     assert report.outcomes["r"].value == {"text": GOOD, "truncated": False}
     assert report.outcomes["b"].value == {"text": "a" * 4096, "truncated": True}
     assert report.outcomes["m"].value == {"absent": True}
     assert report.outcomes["x"].value == {"text": "\ufffd\ufffdok", "truncated": False}
+    assert report.outcomes["l"].value == {"link": True}

@@ -152,8 +152,11 @@ def _run_call(call: dict, namespace: dict, store: _Store):
 
 
 def _read_text(call: dict):
-    """At most `max_bytes` of a file beside the submission, decoded as UTF-8 (undecodable bytes replaced)."""
+    """At most `max_bytes` of a file beside the submission, decoded as UTF-8 (undecodable bytes replaced).
+    A link is not followed (`{"link": True}`): the file handed in is the one to read."""
     path, cap = call["path"], int(call["max_bytes"])
+    if os.path.islink(path):
+        return {"link": True}
     if not os.path.isfile(path):
         return {"absent": True}
     with open(path, "rb") as handle:

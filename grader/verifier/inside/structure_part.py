@@ -113,9 +113,9 @@ def _measure(layout: Layout, topo, model, runner, values, probe, threshold: floa
     measured = {"joins": joins, "residual_adds": residuals,
                 "stem_influence": _finite(measure({stem_site})[0]) if stem_site is not None else 0.0,
                 "input_influence": _finite(measure({input_site})[0])}
-    if layout.gates:  # a gate counts when it changes the output and the input changes it
+    if layout.gates:  # a gate counts when it is learned, changes the output and the input changes it
         _, moved = measure({input_site}, tuple(g.gate for g in layout.gates))
-        measured["gates"] = [{"where": g.where, "size": list(g.size), "channels": g.channels,
+        measured["gates"] = [{"where": g.where, "size": list(g.size), "channels": g.channels, "learned": g.learned,
                               "influence": _finite(measure({gate})[0]), "reference": _finite(measure({ref})[0]),
                               "input_dependent": moved.get(g.gate, 0.0) >= threshold}
                              for g, (gate, ref) in zip(layout.gates, gate_sites)]

@@ -19,7 +19,9 @@ resolutions, never from names. Runs inside the verifier (imports numpy and onnx 
   one-input operations) outside the trunk, on a skip: the feature is a join's output (smp's scSE
   attention after the concat) or the Mul lies on a join's skip path (an attention gate before the
   concat); a skip whose encoder feature reaches the join only through such a gate computed with
-  decoder features is still a join's encoder side;
+  decoder features is still a join's encoder side; a gate is *learned* when the sigmoid's input is
+  made by a convolution or linear layer with constant weights (through a few one-input operations),
+  which SiLU (`x * sigmoid(x)`) or a sigmoid of a statistic of the feature is not;
 - the *stem* is the first convolution of the trunk; a *bypass* is a path along which the input's
   values reach the output without passing through it (a second network riding along).
 """
@@ -73,6 +75,7 @@ class GateSite:
     where: str  # "join": the feature is a join's output; "skip": the Mul is on a join's skip path
     size: tuple[int, int]
     channels: int
+    learned: bool = False  # the sigmoid's input comes from a weighted layer of the gate's own (see _learned)
 
 
 @dataclass
@@ -282,6 +285,32 @@ def _sigmoid_of(topo: Topology, name: str) -> str | None:
     return None
 
 
+WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+GATE_SHAPING = ("Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "BatchNormalization",
+                "Relu", "LeakyRelu", "Add", "Sub", "Mul", "Div", "Expand", "Tile", "Resize", "Upsample")
+
+
+def _learned(topo: Topology, sigmoid: str, feature: str) -> bool:
+    """Whether the sigmoid producing `sigmoid` is fed, through at most GATE_DEPTH operations of one
+    computed input each, by a convolution or linear layer of the gate's own: one whose other inputs (its
+    weights) are constants and whose output is not on the way to the gated `feature`. Attention
+    computes its gate with such a layer; an activation such as SiLU (`x * sigmoid(x)`, where the walk
+    reaches the feature itself or the layer that made it) or a sigmoid of the feature's mean does not."""
+    on_the_way = topo.ancestors(feature) | {feature}
+    node = topo.nodes[topo.producer[sigmoid]]
+    computed = [n for n in node.input if n and n in topo.dynamic]
+    for _ in range(GATE_DEPTH + 1):
+        if len(computed) != 1 or computed[0] in on_the_way or topo.producer.get(computed[0]) is None:
+            return False
+        node = topo.nodes[topo.producer[computed[0]]]
+        computed = [n for n in node.input if n and n in topo.dynamic]
+        if node.op_type in WEIGHTED:
+            return len(computed) == 1 and any(n and n not in topo.dynamic for n in node.input)
+        if node.op_type not in GATE_SHAPING:
+            return False
+    return False
+
+
 def _gate_operands(topo: Topology, index: int) -> tuple[str, str] | None:
     """(sigmoid output, feature) when node `index` multiplies a data tensor by a sigmoid gate."""
     node = topo.nodes[index]
@@ -318,7 +347,8 @@ def _gates(topo: Topology, trunk: set[str], decoder: set[str], joins: dict[int, 
         where = "join" if feature in outputs else "skip" if node.output[0] in skip_paths else None
         size = topo.size(node.output[0])
         if where and size is not None:
-            found.append(GateSite(index, gate, feature, where, size, _channels(topo, feature)))
+            found.append(GateSite(index, gate, feature, where, size, _channels(topo, feature),
+                                   _learned(topo, gate, feature)))
     return found[:MAX_GATES]
 
 

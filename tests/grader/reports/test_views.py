@@ -41,3 +41,19 @@ def test_tests_the_assignment_does_not_feature_get_no_section(assignment):
     assert [label for label, _ in featured.legend.labels] == list(assignment.class_names)
     plain = report_view(result, dataclasses.replace(assignment, report=Report()), now=AFTER_RELEASE)
     assert plain.heldout is None and plain.overlay is None
+
+
+def test_where_the_written_answer_goes_comes_from_the_assignment(assignment):
+    from grader.assignments.config import SubmissionFiles
+    from grader.reports.render import render_report
+
+    result = _result("heldout.mean_foreground_dice", "overlay.contract", assignment.class_names)
+    assert report_view(result, assignment).answer_hint == (
+        "write it in the notebook cell tagged failure_analysis_answer, or in failure_analysis.md beside a module")
+    file_only = dataclasses.replace(assignment, submission=SubmissionFiles(answer_file="comparison.md"))
+    assert report_view(result, file_only).answer_hint == "write it in comparison.md beside your submission"
+    page = render_report(result, file_only)
+    assert "No written answer was found: write it in comparison.md beside your submission." in page
+    assert "failure_analysis" not in page
+    neither = dataclasses.replace(assignment, submission=SubmissionFiles())
+    assert "No written answer was found." in render_report(result, neither)

@@ -123,6 +123,20 @@ def test_fake_attention_is_not_attention(encoder_graphs):
                                          "the input: attention computes its gate from the features"]
 
 
+@pytest.mark.parametrize("name,where", [("gated_silu", "1, 1/2"), ("gated_mean", "1, 1/2"),
+                                        ("resnet34_silu_after_concat", "1/16")])
+def test_a_sigmoid_with_no_layer_of_its_own_is_not_attention(encoder_graphs, name, where):
+    found = structure(encoder_graphs, name)
+    assert detect_variants(found) == frozenset() and describe_skips(found) == []
+    count = len(found.gates)
+    assert count >= 1 and all(g.live and g.input_dependent and not g.learned for g in found.gates)
+    assert describe_variants(found) == [
+        f"{count} sigmoid gate{'s' if count > 1 else ''} on the skips at resolution {where} "
+        f"take{'' if count > 1 else 's'} the sigmoid of the features (or of a summary of them) with no layer of "
+        f"{'their' if count > 1 else 'its'} own: that is an activation such as SiLU; attention computes its gate "
+        "with convolutions or linear layers that it learns"]
+
+
 def test_identify_prefers_the_kind_and_counts_then_the_fewest_differences():
     specs = (EncoderSpec("A", (8, 3, 1), {8: 1}, 1000), EncoderSpec("B", (8, 3, 1), {8: 1}, 1000, "bottleneck", 4))
     found = from_layout(LAYOUT)  # one basic block at 8 channels
@@ -132,12 +146,20 @@ def test_identify_prefers_the_kind_and_counts_then_the_fewest_differences():
         identify_encoder(found, ())
 
 
-GATE = {"where": "skip", "size": [64, 96], "channels": 8, "influence": 0.3, "reference": 0.5, "input_dependent": True}
+GATE = {"where": "skip", "size": [64, 96], "channels": 8, "influence": 0.3, "reference": 0.5, "input_dependent": True,
+        "learned": True}
+
+
+def test_a_gate_not_reported_as_learned_does_not_count():
+    unreported = {k: v for k, v in GATE.items() if k != "learned"}
+    assert detect_variants(from_layout({**LAYOUT, "gates": [unreported]})) == frozenset()
+    assert detect_variants(from_layout({**LAYOUT, "gates": [{**GATE, "learned": False}]})) == frozenset()
 
 
 @pytest.mark.parametrize("broken", [
     {"gates": [{**GATE, "where": "decoder"}]},
     {"gates": [{**GATE, "input_dependent": 1}]},
+    {"gates": [{**GATE, "learned": 1}]},
     {"gates": [{**GATE, "influence": float("nan")}]},
     {"residual_adds": [{**LAYOUT["residual_adds"][0], "kind": "inverted"}]},
     {"residual_adds": [{**LAYOUT["residual_adds"][0], "widths": "64x64"}]},
