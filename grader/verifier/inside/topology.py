@@ -400,10 +400,32 @@ def _trunk_weights(topo: Topology, trunk: set[str]) -> int:
     return total
 
 
+LEARNING_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "InstanceNormalization")
+
+
+def _refuse_hidden_ranks(topo: Topology) -> None:
+    """The analysis reads levels, joins and blocks from (N, C, H, W) tensors. Convolutions over tensors of
+    another rank (a ResNet computed in 5-D over a dummy axis, or Conv1d over flattened pixels), or any
+    weighted operation on a computed tensor of more than four dimensions, would do work it cannot see,
+    so such a graph is refused rather than misread."""
+    for node in topo.nodes:
+        computed = [n for n in node.input if n and n in topo.dynamic and n in topo.shapes]
+        ranks = {len(topo.shapes[n]) for n in computed}
+        if node.op_type in CONVOLUTIONS and ranks - {4}:
+            rank = min(ranks - {4})
+            raise AnalysisError(f"it has a convolution ({node.op_type}) over {rank}-dimensional tensors; the grader "
+                                "analyses 2-D networks whose convolutions take (N, C, H, W) tensors: use Conv2d on "
+                                "those only")
+        if node.op_type in LEARNING_OPS and max(ranks, default=0) > 4:
+            raise AnalysisError(f"it computes {node.op_type} on {max(ranks)}-dimensional tensors; the grader analyses "
+                                "2-D networks whose features are (N, C, H, W) tensors: compute with those only")
+
+
 def analyse(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], input_name: str,
             output_name: str) -> tuple[Layout, Topology]:
     """Joins, residual adds and levels of a network from its graph and every tensor's real shape."""
     topo = Topology(graph, shapes, input_name)
+    _refuse_hidden_ranks(topo)
     conv_maps = [o for node in topo.nodes if node.op_type == "Conv" for o in node.output
                  if topo.is_data(o) and min(topo.size(o)) > 1]
     if not conv_maps:

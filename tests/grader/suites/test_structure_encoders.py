@@ -6,6 +6,7 @@ import pytest
 from grader.suites.structure import (RESNET18, RESNET34, RESNET50, RESNETS, EncoderSpec, describe_encoder,
                                      describe_skips, describe_variants, detect_variants, from_layout,
                                      identify_encoder)
+from grader.verifier import VerificationFailed
 from tests.grader.suites.test_structure import LAYOUT
 
 
@@ -135,6 +136,21 @@ def test_a_sigmoid_with_no_layer_of_its_own_is_not_attention(encoder_graphs, nam
         f"take{'' if count > 1 else 's'} the sigmoid of the features (or of a summary of them) with no layer of "
         f"{'their' if count > 1 else 'its'} own: that is an activation such as SiLU; attention computes its gate "
         "with convolutions or linear layers that it learns"]
+
+
+def test_a_resnet34_computed_in_5d_beside_a_resnet50_is_refused_not_misread(encoder_graphs):
+    import sys
+
+    from tests.fixtures.graphs.encoders import INSIDE
+
+    if str(INSIDE) not in sys.path:
+        sys.path.insert(0, str(INSIDE))
+    from topology import AnalysisError
+
+    with pytest.raises(AnalysisError, match="a convolution \\(Conv\\) over 5-dimensional tensors"):
+        encoder_graphs.analysed("resnet34_hidden_in_5d")
+    with pytest.raises(VerificationFailed, match="could not analyse your exported network: it has a convolution"):
+        structure(encoder_graphs, "resnet34_hidden_in_5d")
 
 
 def test_identify_prefers_the_kind_and_counts_then_the_fewest_differences():
