@@ -16,9 +16,9 @@ import numpy as np
 
 from grader.execution import call, export_call, load_weights_call
 from grader.suites import Failure, register
-from grader.suites.graphs import accepted_export, structure_of
+from grader.suites.graphs import accepted_export, check_probe_outputs, structure_of
 from grader.suites.structure import RESNETS, describe_skips, identify_encoder
-from grader.verifier import Job, VerificationFailed, outputs_agree, verify
+from grader.verifier import Job, verify
 
 ENCODERS = ("resnet18", "resnet34", "resnet50")
 SPEC_NAMES = dict(zip(ENCODERS, ("ResNet18", "ResNet34", "ResNet50")))
@@ -80,17 +80,7 @@ def check_unet(answers, key):
     live skip at every encoder level; returns its structure."""
     label = LABELS[key]
     _, verification, outputs = verified(answers, key)
-    for k, probe in enumerate(PROBES):
-        expected = (probe.shape[0], 3, *probe.shape[2:])
-        try:
-            ours = verification.probe(k)
-        except VerificationFailed as err:
-            raise Failure(f"{label} on input {probe.shape}: {err}")
-        if ours.shape != expected:
-            raise Failure(f"{label} returns {ours.shape} for input {probe.shape}; expected {expected} logits")
-        if ours.values is None or k >= len(outputs) or not outputs_agree(ours.values, outputs[k]):
-            raise Failure(f"the exported {label} and the model in your code give different outputs on the same "
-                          "input: make sure the network computes the same thing every time")
+    check_probe_outputs(verification, outputs, PROBES, label)
     structure = structure_of(verification, label)
     problems = describe_skips(structure)
     if problems:
