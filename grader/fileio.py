@@ -27,6 +27,35 @@ def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path
     return path
 
 
+def publish_folder(folder: Path, fill: Callable[[Path], None], prefix: str = ".staging-", mode: int = 0o755) -> Path:
+    """Call `fill` on a staging folder beside `folder`, then rename it to `folder` with `mode`, so
+    concurrent graders never read half of one. Another grader that published first wins; the staging
+    folder is removed whatever happens."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder.parent))
+    try:
+        fill(staging)
+        staging.chmod(mode)  # mkdtemp makes it 0700
+        try:
+            staging.rename(folder)
+        except OSError:  # another grader published it first
+            pass
+    finally:
+        remove_tree(staging)
+    return folder
+
+
+def make_private(folder: Path) -> None:
+    """Mode 0700 for a folder of the grader's secrets whose mode lets others in (one made by an earlier
+    version, or by another step with the default mode); left alone where it is not ours to change."""
+    try:
+        if Path(folder).stat().st_mode & 0o077:
+            Path(folder).chmod(0o700)
+    except OSError:
+        pass
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

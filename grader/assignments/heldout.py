@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from PIL import Image
 
 from grader.assignments.config import Assignment, AssignmentError
 from grader.assignments.secret import ensure_secret
+from grader.fileio import make_private, publish_folder
 
 
 @dataclass(frozen=True)
@@ -91,22 +90,15 @@ def _cache_key(assignment: Assignment, secret: bytes) -> str:
 
 def synthetic_folder(assignment: Assignment) -> Path:
     """The cached synthetic set, generated the first time it is needed: into a staging folder that
-    is renamed into place (concurrent graders never read half of one) and removed on failure."""
+    is renamed into place (concurrent graders never read half of one) and removed on failure. Only
+    the grader's user may read it."""
     secret = ensure_secret(assignment)
     folder = assignment.hidden_dir / f"heldout-{_cache_key(assignment, secret)}"
     if (folder / "masks").is_dir():
+        make_private(folder)
         return folder
-    staging = Path(tempfile.mkdtemp(prefix=".heldout-staging-", dir=assignment.hidden_dir))
-    try:
-        _generate(assignment, secret, staging)
-        staging.chmod(0o755)  # mkdtemp makes it private
-        try:
-            staging.rename(folder)
-        except OSError:  # another grader made it first
-            pass
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    return publish_folder(folder, lambda staging: _generate(assignment, secret, staging), ".heldout-staging-",
+                          mode=0o700)
 
 
 def _read_image(path: Path, where: str) -> np.ndarray:

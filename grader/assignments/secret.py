@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from grader.assignments.config import Assignment, AssignmentError
+from grader.fileio import make_private
 
 SECRET_FILE = "secret"
 SECRET_BYTES = 16
@@ -43,9 +44,10 @@ def ensure_secret(assignment: Assignment) -> bytes:
     draw to a private temporary file and links it into place, which fails if another got there
     first (O_EXCL semantics, and the file is whole the moment it appears); losers read the winner's."""
     path = secret_path(assignment)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(path.parent)  # hidden/: the grader's user's alone, whoever made it first
     if path.is_file():
         return _parse(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".secret-", dir=path.parent)  # mode 0600
     try:
         with os.fdopen(fd, "w") as handle:

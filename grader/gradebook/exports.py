@@ -3,8 +3,6 @@ student's Gradescope `results.json`. Every file is written atomically from the g
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -35,10 +33,22 @@ def _inert(cell):
     return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
 
 
-def _csv_text(rows: list[list]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([[_inert(cell) for cell in row] for row in rows])
-    return buffer.getvalue()
+def as_written(cell: str) -> str:
+    """The text `_inert` was given, from a cell read back: the apostrophe it added removed."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
+def csv_text(rows: list[list]) -> str:
+    """Rows as CSV text, every formula-like cell made inert. A cell holding a `;` is quoted as well:
+    a spreadsheet in a locale whose separator is `;` would otherwise split `A;=CHAR(72)` and run the
+    second half, which no apostrophe in front of the first protects."""
+    return "".join(",".join(_field(_inert(cell)) for cell in row) + "\n" for row in rows)
+
+
+def _field(cell) -> str:
+    """One CSV field as Python's csv module writes it (None empty, quotes doubled), quoted also for `;`."""
+    text = "" if cell is None else str(cell)
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',;"\r\n') else text
 
 
 def _test_ids(runs: list[Run]) -> list[str]:
@@ -67,7 +77,7 @@ def gradebook_csv(runs: list[Run], manual: dict[str, dict[str, ManualScore]], as
                      *(f"{scores[t]:g}" if t in scores else "" for t in tests),
                      *(f"{hand[i].points:g}" if i in hand else "" for i in items), run.submission_hash,
                      run.assignment_version, run.graded_at, run.id])
-    return _csv_text(rows)
+    return csv_text(rows)
 
 
 def canvas_csv(runs: list[Run], manual: dict[str, dict[str, ManualScore]], assignment: Assignment) -> str:
@@ -80,7 +90,7 @@ def canvas_csv(runs: list[Run], manual: dict[str, dict[str, ManualScore]], assig
     for run in runs:
         total = run.result.score + manual_total(manual.get(run.student, {}))
         rows.append([run.identity.display_name or run.student, run.identity.lms_id, "", "", "", f"{total:g}"])
-    return _csv_text(rows)
+    return csv_text(rows)
 
 
 def _xml(text: object) -> str:

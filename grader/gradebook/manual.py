@@ -10,6 +10,7 @@ from pathlib import Path
 from grader.assignments import Assignment
 from grader.errors import UserError
 from grader.fileio import write_text_atomic
+from grader.gradebook.exports import as_written, csv_text
 from grader.gradebook.store import ManualScore, Run
 
 RUBRIC_CSV = "rubric.csv"
@@ -25,16 +26,14 @@ def write_rubric_template(path: Path, assignment: Assignment, runs: list[Run],
     if not assignment.rubric:
         raise ManualGradesError(f"{assignment.folder / 'assignment.toml'} declares no [[rubric]] items to grade")
     items = [item.id for item in assignment.rubric]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "name", *(f"{i} (max {item.points:g})" for i, item in zip(items, assignment.rubric)),
-                     "comment"])
+    rows = [["student", "name", *(f"{i} (max {item.points:g})" for i, item in zip(items, assignment.rubric)),
+             "comment"]]
     for run in runs:
         have = entered.get(run.student, {})
         comment = next((s.comment for s in have.values() if s.comment), "")
-        writer.writerow([run.student, run.identity.display_name,
-                         *(f"{have[i].points:g}" if i in have else "" for i in items), comment])
-    return write_text_atomic(path, buffer.getvalue())
+        rows.append([run.student, run.identity.display_name,
+                     *(f"{have[i].points:g}" if i in have else "" for i in items), comment])
+    return write_text_atomic(path, csv_text(rows))  # a student named =HYPERLINK(...) stays text in a spreadsheet
 
 
 def _item_of(column: str) -> str:
@@ -58,6 +57,8 @@ def read_manual_scores(path: Path, assignment: Assignment, students: set[str]) -
     scores = []
     for line, row in enumerate(rows, start=2):
         student = (row.get("student") or "").strip()
+        if student not in students:  # the template wrote a formula-like name with an apostrophe before it
+            student = as_written(student)
         if student not in students:
             raise ManualGradesError(f"{path}, line {line}: no graded submission for student {student!r}")
         comment = (row.get("comment") or "").strip()

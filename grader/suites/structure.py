@@ -140,6 +140,14 @@ def _ints(value: Any, length: int | None = None) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _counts(value: Any) -> tuple[int, ...]:
+    """A list of at most 8 non-negative integers, as large as they come (weights stored per convolution)."""
+    if not isinstance(value, list) or len(value) > 8 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        raise ValueError(f"{str(value)[:60]} is not a list of counts")
+    return tuple(value)
+
+
 def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Structure:
     """The structure the verifier reported; `ValueError` when the report is malformed."""
     if not isinstance(layout, dict):
@@ -162,14 +170,19 @@ def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Struc
         chain = r["chain"]
         if not isinstance(chain, list) or len(chain) > 8:
             raise ValueError("a residual addition's chain is not a list")
-        live_convs = sum(c["carried"] is True and _live(c["influence"], yardstick, ratio) for c in chain)
-        kind, widths = r.get("kind", "basic"), _ints(r.get("widths", []))
+        live = [c["carried"] is True and _live(c["influence"], yardstick, ratio) for c in chain]
+        kind, widths, fan_ins = r.get("kind", "basic"), _ints(r.get("widths", [])), _ints(r.get("fan_ins", []))
+        stored = _counts(r.get("stored", []))
         if kind not in KINDS:
             raise ValueError(f"{str(kind)[:20]} is not a kind of residual block")
         if kind == "bottleneck":
-            kind = "bottleneck" if real and len(chain) == len(widths) == 3 and live_convs == 3 else "plain"
-        else:
-            kind = "basic" if real and live_convs >= 2 else "plain"
+            kind = "bottleneck" if real and len(chain) == len(widths) == 3 and all(live) else "plain"
+        else:  # a basic block's 3×3s each read and give the block's channels (the first reads half, where a
+            # stage opens), with weights of their own: one squeezed through a few channels, reading their mean,
+            # grouped, expanded from a few stored values or sharing another's weights is padding
+            full = [fan_in for alive, width, fan_in, weights in zip(live, widths, fan_ins, stored)
+                    if alive and width == channels and 2 * fan_in >= channels and 2 * weights >= 9 * width * fan_in]
+            kind = "basic" if real and len(full) >= 2 and max(full) >= channels else "plain"
         basic[channels] += kind == "basic"
         bottleneck[channels] += kind == "bottleneck"
         downsampling[channels] += real and _size(r["in_size"]) != _size(r["size"])
@@ -298,8 +311,8 @@ RESNET18 = EncoderSpec("ResNet18", (64, 7, 2), {64: 2, 128: 2, 256: 2, 512: 2}, 
 RESNET34 = EncoderSpec("ResNet34", (64, 7, 2), {64: 3, 128: 4, 256: 6, 512: 3}, 21_267_648)
 RESNET50 = EncoderSpec("ResNet50", (64, 7, 2), {256: 3, 512: 4, 1024: 6, 2048: 3}, 23_454_912, "bottleneck", 4)
 RESNETS = (RESNET18, RESNET34, RESNET50)
-BLOCK_WORDS = {"basic": "two 3×3 convolutions in series on the branch that both change the output, as a ResNet "
-                        "basic block does",
+BLOCK_WORDS = {"basic": "two 3×3 convolutions in series on the branch that both change the output and both read "
+                        "and give the block's number of channels, as a ResNet basic block does",
                "bottleneck": "a 1×1, a 3×3 and a 1×1 convolution in series on the branch that all change the "
                              "output, as a ResNet bottleneck block does"}
 

@@ -176,7 +176,15 @@ def _stages(io_dir: Path) -> dict[str, float]:
 
 
 def outputs_agree(ours: np.ndarray, theirs: Any, atol: float = 2e-4, rtol: float = 1e-3) -> bool:
-    """Whether the graph's output (run by the verifier) matches what the sandbox said its model gives."""
-    if not isinstance(theirs, np.ndarray) or theirs.dtype.kind not in "fiub":
+    """Whether the graph's output (run by the verifier) matches what the sandbox said its model gives: each
+    value within `atol` plus `rtol` of the largest magnitude among the logits of its pixel (N, C, H, W: over
+    C), else of its own. float32 rounding in PyTorch and in onnxruntime differs in proportion to the values
+    summed: an untrained network's logit near 0 beside others near 1e3 differs by up to 0.4. Per pixel, a
+    spike planted in one pixel loosens the check for that pixel alone."""
+    if not isinstance(theirs, np.ndarray) or theirs.dtype.kind not in "fiub" or ours.shape != theirs.shape:
         return False
-    return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, atol=atol, rtol=rtol))
+    if not (np.all(np.isfinite(ours)) and np.all(np.isfinite(theirs))):
+        return bool(np.array_equal(ours, theirs, equal_nan=True))
+    ours64, theirs64 = ours.astype(np.float64), theirs.astype(np.float64)
+    scale = np.abs(ours64).max(axis=1, keepdims=True) if ours.ndim == 4 and ours.shape[1] else np.abs(ours64)
+    return bool(np.all(np.abs(ours64 - theirs64) <= atol + rtol * scale))

@@ -10,11 +10,9 @@ heldout_reference_dice), so a ResNet18 is not held to a ResNet50's figure or the
 import numpy as np
 
 from grader.assignments import AssignmentError, load_heldout
-from grader.scoring.segmentation import per_class
-from grader.suites import Failure, Partial, register, sibling_module
+from grader.suites import Failure, register, sibling_module
+from grader.suites.heldout import score_heldout
 from grader.verifier import LabelSet, VerificationFailed
-
-CLASSES = ("background", "cytoplasm", "nucleus")
 
 
 def _encoders():
@@ -67,21 +65,6 @@ def _register(tests, enc, key, reference, curve, target):
             labels = verification.label_set("heldout")["reference"]
         except VerificationFailed as err:
             raise Failure(f"your trained {key} model could not be scored: {err}")
-        pred = np.concatenate([label.ravel() for label in labels])
-        dice, iou = per_class(pred, target, 3), per_class(pred, target, 3, iou=True)
-        mean_fg = float(np.nanmean(dice[1:]))
-        answers.keep("predictions", list(labels))
-        answers.keep("dice", dict(zip(CLASSES, dice.tolist())))
-        answers.keep("iou", dict(zip(CLASSES, iou.tolist())))
-        answers.keep("reference_dice", reference)
-        ratio = mean_fg / reference
-        fraction = 1.0 if ratio >= curve.full_fraction else max(
-            0.0, (ratio - curve.floor_fraction) / (curve.full_fraction - curve.floor_fraction))
-        summary = (f"{key}: mean foreground Dice {mean_fg:.3f} (cytoplasm {dice[1]:.3f}, nucleus {dice[2]:.3f}) is "
-                   f"{ratio:.0%} of the {key} reference's {reference:.3f}")
-        if fraction < 1:
-            return Partial(fraction, f"{summary}; full marks from {curve.full_fraction:.0%}, none below "
-                                     f"{curve.floor_fraction:.0%}.")
-        return Partial(1.0, summary + ".")
+        return score_heldout(answers, labels, target, curve, reference, who=key)
 
     return tests

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.execution import read_text_call
+from grader.fileio import publish_folder
 from grader.scoring.segmentation import per_class
 from grader.suites import Failure, register, sibling_module
 from grader.verifier import LabelSet, VerificationFailed
@@ -156,28 +157,18 @@ def public_test_split(assignment):
 
 
 def _write_split(folder, images, masks):
-    """PNGs into a staging folder renamed into place, so concurrent graders never read half of one."""
-    import shutil
-    import tempfile
-
+    """PNGs, published whole (see publish_folder), so concurrent graders never read half of one."""
     from PIL import Image
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".public-test-", dir=folder.parent))
-    try:
+    def fill(staging):
         for sub in ("images", "masks"):
             (staging / sub).mkdir()
         for i, (image, mask) in enumerate(zip(images, masks)):
             name = f"test_{i:04d}.png"
             Image.fromarray(np.moveaxis(np.round(image * 255), 0, -1).astype(np.uint8)).save(staging / "images" / name)
             Image.fromarray(mask.astype(np.uint8)).save(staging / "masks" / name)
-        staging.chmod(0o755)
-        try:
-            staging.rename(folder)
-        except OSError:  # another grader wrote it first
-            pass
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    publish_folder(folder, fill, ".public-test-")
 
 
 def _read_split(folder):

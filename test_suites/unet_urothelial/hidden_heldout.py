@@ -10,11 +10,10 @@ import numpy as np
 
 from grader.assignments import load_heldout
 from grader.execution import Ref, call
-from grader.scoring.segmentation import per_class
-from grader.suites import Failure, Partial, register, sibling_module
+from grader.suites import Failure, register, sibling_module
+from grader.suites.heldout import score_heldout
 from grader.verifier import LabelSet, VerificationFailed
 
-CLASSES = ("background", "cytoplasm", "nucleus")
 CHECK_SIZES = ((75, 110), (75, 110), (130, 97))  # odd sizes, H, W >= 64: predict must pad and crop
 PREDICT_PADS = ("reference", "replicate-end", "zeros-end", "reflect-center", "replicate-center", "zeros-center")
 AGREEMENT = 0.95  # of pixels, under the padding nearest the submission's (which then agrees on all of them)
@@ -80,6 +79,7 @@ def build_tests(assignment):
     network_calls = arch.CALLS["resnet"]
     load_id = arch.LOAD_RESNET.id
     curve = assignment.heldout
+    target = np.concatenate([mask.ravel() for mask in heldout.masks])
 
     @register(tests, id="heldout.mean_foreground_dice", name="Trained model: Dice on the hidden held-out set",
               points=8, tag="heldout", calls=network_calls, visibility="after_due_date",
@@ -96,23 +96,7 @@ def build_tests(assignment):
             labels = _verified(arch, answers).label_set("heldout")["reference"]
         except VerificationFailed as err:
             raise Failure(f"your trained model could not be scored: {err}")
-        pred = np.concatenate([label.ravel() for label in labels])
-        target = np.concatenate([mask.ravel() for mask in heldout.masks])
-        # For the report's sample grid: predictions by held-out index (images and masks stay here).
-        answers.keep("predictions", list(labels))
-        dice = per_class(pred, target, 3)
-        iou = per_class(pred, target, 3, iou=True)
-        mean_fg = float(np.nanmean(dice[1:]))
-        answers.keep("dice", dict(zip(CLASSES, dice.tolist())))
-        answers.keep("iou", dict(zip(CLASSES, iou.tolist())))
-        answers.keep("reference_dice", curve.reference_dice)
-        fraction = curve.credit(mean_fg)
-        summary = (f"mean foreground Dice {mean_fg:.3f} (cytoplasm {dice[1]:.3f}, nucleus {dice[2]:.3f}) is "
-                   f"{mean_fg / curve.reference_dice:.0%} of the reference's {curve.reference_dice:.3f}")
-        if fraction < 1:
-            return Partial(fraction, f"{summary}; full marks from {curve.full_fraction:.0%}, none below "
-                                     f"{curve.floor_fraction:.0%}.")
-        return Partial(1.0, summary + ".")
+        return score_heldout(answers, labels, target, curve)
 
     groups = _groups(CHECK_IMAGES)
     predict_calls = [call(f"h.predict{k}", "predict", Ref(arch.NETWORKS["resnet"][0].store_as),

@@ -76,7 +76,7 @@ def _register_network_tests(tests, key, calls, label):
               hint="Flattening and dense layers destroy the spatial layout that segmentation needs.")
     def _fully_convolutional(answers):
         graph, _ = accepted(answers, key)
-        dense = graph.op_types & {"Gemm", "MatMul", "Flatten"}
+        dense = graph.op_types & {"Gemm", "MatMul", "Einsum", "Flatten"}
         if dense:
             raise Failure(f"{label} contains {', '.join(sorted(dense))}: a fully connected part")
 

@@ -1,6 +1,8 @@
 import os
 
-from grader.fileio import remove_tree, write_text_atomic
+import pytest
+
+from grader.fileio import publish_folder, remove_tree, write_text_atomic
 
 
 def test_text_with_a_lone_surrogate_is_written_rather_than_failing(tmp_path):
@@ -30,3 +32,31 @@ def test_a_tree_deeper_and_longer_than_a_recursive_walk_or_a_path_allows_is_remo
     assert remove_tree(root) and not root.exists()
     assert (tmp_path / "outside" / "keep").read_text() == "kept"  # the link is removed, not followed
     assert remove_tree(tmp_path / "never there")
+
+
+def test_a_published_folder_appears_whole_and_a_failed_fill_leaves_nothing(tmp_path):
+    target = tmp_path / "cache" / "split"
+
+    def fill(staging):
+        assert not target.exists()  # nobody can read it half-written
+        (staging / "a.txt").write_text("a")
+
+    assert publish_folder(target, fill) == target
+    assert (target / "a.txt").read_text() == "a" and oct(target.stat().st_mode & 0o777) == "0o755"
+
+    def broken(staging):
+        (staging / "b.txt").write_text("b")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        publish_folder(tmp_path / "other", broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["split"]
+
+
+def test_the_first_published_folder_wins_and_the_second_is_discarded(tmp_path):
+    target = tmp_path / "split"
+    publish_folder(target, lambda staging: (staging / "first").write_text("1"))
+    publish_folder(target, lambda staging: (staging / "second").write_text("2"))
+    assert [p.name for p in target.iterdir()] == ["first"]
+    assert [p.name for p in tmp_path.iterdir()] == ["split"]

@@ -104,7 +104,8 @@ def _measure(layout: Layout, topo, model, runner, values, probe, threshold: floa
             carried.update(changed)
             candidates |= {conv_site for name, conv_site in side_convs if changed.get(name, 0.0) >= threshold}
         residuals.append({"channels": r.channels, "size": list(r.size), "in_size": list(r.in_size),
-                          "kind": r.kind, "widths": list(r.widths),
+                          "kind": r.kind, "widths": list(r.widths), "fan_ins": list(r.fan_ins),
+                          "stored": list(r.stored),
                           "influence": side_influence,
                           "conv_influence": _finite(measure(candidates)[0]) if candidates else 0.0,
                           "convs": sum(len(c) for c in convs),

@@ -39,6 +39,15 @@ Edge = tuple[int, int]  # (node index, input slot)
 CONVOLUTIONS = ("Conv", "ConvTranspose")
 
 
+def _bytes(tensor: onnx.TensorProto) -> int:
+    """The bytes a constant's values take, from its type and dims (a string element as 8, unknown types: none)."""
+    try:
+        size = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        return 0
+    return int(np.prod(tuple(int(d) for d in tensor.dims), dtype=np.int64)) * size
+
+
 @dataclass
 class JoinSite:
     node: int
@@ -65,6 +74,8 @@ class ResidualSite:
     chain: list[int]  # node indices of the block's series: 1×1-3×3-1×1 (bottleneck) or the longest 3×3 run
     kind: str = "plain"  # "basic", "bottleneck" or "plain", from the graph alone (liveness is measured later)
     widths: tuple[int, ...] = ()  # output channels of each convolution of `chain`
+    fan_ins: tuple[int, ...] = ()  # input channels each output channel of a `chain` convolution reads
+    stored: tuple[int, ...] = ()  # weights stored for each `chain` convolution alone (see _stored_per_conv)
 
 
 @dataclass
@@ -105,6 +116,11 @@ class Topology:
         self.nodes = list(graph.node)
         self.shapes = shapes
         self.initializer_dims = {t.name: tuple(int(d) for d in t.dims) for t in graph.initializer}
+        self.constant_bytes = {t.name: _bytes(t) for t in graph.initializer}
+        for node in self.nodes:
+            value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+            if value is not None and node.output:
+                self.constant_bytes[node.output[0]] = _bytes(value)
         self.input = input_name
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[Edge]] = defaultdict(list)
@@ -129,6 +145,39 @@ class Topology:
 
     def data_inputs(self, index: int) -> list[tuple[int, str]]:
         return [(slot, name) for slot, name in enumerate(self.nodes[index].input) if name and self.is_data(name)]
+
+    def stored_weights(self, name: str) -> int:
+        """The float32 weights constant `name` holds the bytes of (int8 or packed weights count as what they
+        could hold); 0 for a tensor that is not a stored constant."""
+        return self.constant_bytes.get(name, 0) // 4
+
+    def constants_behind(self, names: list[str]) -> set[str]:
+        """The stored constants (initializers and Constant nodes) that `names` are computed from, themselves
+        included where they are constants."""
+        found, seen, stack = set(), set(), [n for n in names if n]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.constant_bytes:
+                found.add(name)
+            elif (index := self.producer.get(name)) is not None:
+                node = self.nodes[index]  # a convolution's bias (batch norm folded into it) is not a weight
+                stack += [n for n in (node.input[:2] if node.op_type in CONVOLUTIONS else node.input) if n]
+        return found
+
+    def computed_from(self, names: set[str]) -> set[str]:
+        """Every tensor computed from the input that `names` are computed from, whatever its rank (not
+        `names` themselves): what `ancestors` finds, and work done on tensors of other shapes between."""
+        seen, stack = set(), list(names)
+        while stack:
+            index = self.producer.get(stack.pop())
+            for parent in (self.nodes[index].input if index is not None else ()):
+                if parent and parent in self.dynamic and parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return seen
 
     def ancestors(self, name: str) -> set[str]:
         """Every data tensor `name` is computed from (not `name` itself)."""
@@ -391,13 +440,55 @@ def _bypass(topo: Topology, stem: int | None, output: str) -> bool:
     return output in reached
 
 
-def _trunk_weights(topo: Topology, trunk: set[str]) -> int:
-    total = 0
+def _trunk_weights(topo: Topology, deepest: set[str], end: str | None) -> int:
+    """The weights the encoder computes with, counted where they are stored. Its operations are those on the
+    way to its deepest features through tensors of any rank; their weights are each convolution's weight and
+    every other operand that is not a feature map (a MatMul's or Einsum's matrix, a Mul's table). Each weight
+    counts as the constants it is computed from, each constant once, by its bytes / 4: a 3×3 weight expanded
+    at run time from (c, 1, 3, 3) values counts those, int8 or packed weights count what they could hold, and
+    weights cut into small constants add up. Work the input reaches only by way of `end`, the trunk's last
+    residual block, is a bridge the decoder starts with (smp's center block), not encoder: it sees the
+    trunk's features, never the image."""
+    reach = topo.computed_from(deepest) | deepest
+    bridge = _only_through(topo, end) if end is not None else set()
+    operands = []
+    for node in topo.nodes:
+        if not node.output or node.output[0] not in reach or node.output[0] in bridge:
+            continue
+        if node.op_type in CONVOLUTIONS:
+            operands += node.input[1:2]
+        else:
+            operands += [name for name in node.input if name and not topo.is_data(name)]
+    return sum(topo.stored_weights(name) for name in topo.constants_behind(operands))
+
+
+def _stored_per_conv(topo: Topology) -> dict[int, int]:
+    """For each convolution, the weights stored for it alone: the constants its weight is computed from that
+    no convolution before it used. A (c, c, 3, 3) weight expanded at run time from (c, 1, 3, 3) values, or
+    one weight shared by several convolutions, does not make each of them a full convolution."""
+    claimed: set[str] = set()
+    stored = {}
     for index, node in enumerate(topo.nodes):
-        if node.op_type in CONVOLUTIONS and node.output[0] in trunk:
-            shape = topo.weight_shape(index)
-            total += int(np.prod(shape, dtype=np.int64)) if shape else 0
-    return total
+        if node.op_type in CONVOLUTIONS:
+            mine = topo.constants_behind(node.input[1:2]) - claimed
+            stored[index] = sum(topo.stored_weights(name) for name in mine)
+            claimed |= mine
+    return stored
+
+
+def _only_through(topo: Topology, end: str) -> set[str]:
+    """Tensors whose values the input reaches only by way of `end` (shapes carry no values)."""
+    reached = {topo.input}
+    for node in topo.nodes:
+        if node.op_type not in SHAPE_ONLY and any(i in reached for i in node.input if i):
+            reached.update(o for o in node.output if o and o != end)
+    return topo.dynamic - reached - {end}
+
+
+def _trunk_end(topo: Topology, layout: Layout) -> str | None:
+    """The output of the trunk's last residual addition at the bottleneck's resolution, if it has one."""
+    last = [r.node for r in layout.residuals if r.size == layout.bottleneck]
+    return topo.nodes[max(last)].output[0] if last else None
 
 
 LEARNING_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "InstanceNormalization")
@@ -438,7 +529,8 @@ def analyse(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], input_na
     stem = _stem_node(topo, trunk)
     layout = Layout(tuple(shapes[input_name][2:4]), tuple(shapes.get(output_name, ())), levels, bottleneck,
                     stem=_stem(topo, stem), stem_node=stem, bypass=_bypass(topo, stem, output_name),
-                    trunk_weights=_trunk_weights(topo, trunk), op_types=sorted({n.op_type for n in topo.nodes}))
+                    op_types=sorted({n.op_type for n in topo.nodes}))
+    stored = _stored_per_conv(topo)
     join_inputs: dict[int, list[str]] = {}
     for index, node in enumerate(topo.nodes):
         if node.op_type not in ("Concat", "Add") or not node.output or topo.size(node.output[0]) is None:
@@ -463,7 +555,10 @@ def analyse(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], input_na
             in_size = max([size] + [e for e in entering if e is not None], key=_area)
             channels = int(shapes[node.output[0]][1])
             kind, chain, widths = _block(topo, sides, channels)
-            layout.residuals.append(ResidualSite(index, channels, size, sides, in_size, chain, kind, widths))
+            fan_ins = tuple(int(topo.weight_shape(n)[1]) if len(topo.weight_shape(n)) > 1 else 0 for n in chain)
+            layout.residuals.append(ResidualSite(index, channels, size, sides, in_size, chain, kind, widths, fan_ins,
+                                                 tuple(stored[n] for n in chain)))
+    layout.trunk_weights = _trunk_weights(topo, deepest, _trunk_end(topo, layout))
     layout.gates = _gates(topo, trunk, decoder, join_inputs)
     inside = _inside_gates(topo, layout, output_name)
     if inside:  # an attention gate's own addition of skip and decoder features is not a skip

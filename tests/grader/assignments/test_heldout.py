@@ -36,6 +36,19 @@ def test_the_synthetic_set_is_drawn_from_the_secret_and_cached_under_a_digest(tm
     assert not all(np.array_equal(a, b) for a, b in zip(first.images, redrawn.images))
 
 
+def test_the_held_out_masks_and_the_secret_are_for_the_graders_user_alone(tmp_path):
+    # On a shared grading host, another local user must not read the held-out masks (or the secret).
+    assignment = load_assignment(tiny_assignment(tmp_path / "a", SMALL))
+    load_heldout(assignment)
+    cached = next(p for p in assignment.hidden_dir.iterdir() if p.name.startswith("heldout-"))
+    assert [oct(p.stat().st_mode & 0o777) for p in (assignment.hidden_dir, cached, secret_path(assignment))] == [
+        "0o700", "0o700", "0o600"]
+    cached.chmod(0o755)  # a cache made by an earlier version, hidden/ by a step with the default mode
+    assignment.hidden_dir.chmod(0o755)
+    load_heldout(assignment)
+    assert oct(cached.stat().st_mode & 0o777) == oct(assignment.hidden_dir.stat().st_mode & 0o777) == "0o700"
+
+
 def test_the_same_secret_gives_the_same_set_anywhere(tmp_path):
     one = load_assignment(tiny_assignment(tmp_path / "one", SMALL))
     two = load_assignment(tiny_assignment(tmp_path / "two", SMALL))

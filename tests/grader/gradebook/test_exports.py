@@ -61,8 +61,14 @@ def test_junit_xml_parses_whatever_characters_a_message_holds():
 
 
 def test_text_a_spreadsheet_would_run_as_a_formula_is_made_inert():
-    from grader.gradebook.exports import _csv_text
+    from grader.gradebook.exports import csv_text
 
-    text = _csv_text([["student", "total"], ['=HYPERLINK("https://attacker.example","x")', 3.5], ["@SUM(A1)", -1.0],
+    text = csv_text([["student", "total"], ['=HYPERLINK("https://attacker.example","x")', 3.5], ["@SUM(A1)", -1.0],
                       ["ada", 2]])
     assert "'=HYPERLINK" in text and "'@SUM" in text and ",-1.0" in text and "\nada,2" in text
+    # a `;` separates cells in some locales' spreadsheets: such a cell is quoted, so its second half stays text
+    semicolon = csv_text([["A;=CHAR(72)&CHAR(73)", 1], ['say "hi", then', None]])
+    assert semicolon == '"A;=CHAR(72)&CHAR(73)",1\n"say ""hi"", then",\n'
+    import csv
+    import io
+    assert list(csv.reader(io.StringIO(semicolon))) == [["A;=CHAR(72)&CHAR(73)", "1"], ['say "hi", then', ""]]

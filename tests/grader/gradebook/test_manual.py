@@ -1,3 +1,5 @@
+import csv
+
 import pytest
 
 from grader.assignments import load_assignment
@@ -27,3 +29,15 @@ def test_bad_rubric_csvs_name_the_line_and_column(mini_assignment, tmp_path, tex
     (tmp_path / "r.csv").write_text(text)
     with pytest.raises(ManualGradesError, match=message):
         read_manual_scores(tmp_path / "r.csv", load_assignment(mini_assignment), {"ada"})
+
+
+def test_a_student_named_like_a_formula_stays_text_and_still_reads_back(mini_assignment, tmp_path):
+    # A folder (or an LMS profile name) such as =HYPERLINK(...) would run in the instructor's spreadsheet.
+    assignment = load_assignment(mini_assignment)
+    student = '=HYPERLINK("https:"&CHAR(47)&CHAR(47)&"evil.example","open")'
+    path = write_rubric_template(tmp_path / "rubric.csv", assignment, [run(student, 2)], {})
+    cells = next(csv.reader(path.read_text().splitlines()[1:]))
+    assert cells[0] == "'" + student and cells[1].startswith("'=Hyperlink(")  # the student and name columns
+    path.write_text(path.read_text().replace(",,", ",1,", 1))  # the instructor enters a score
+    assert read_manual_scores(path, assignment, {student}) == [
+        ManualScore(student, "explanation", 1.0, "", "rubric.csv")]

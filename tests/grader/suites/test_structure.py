@@ -101,7 +101,8 @@ def test_resnet34_in_outline_without_basic_blocks_is_not_resnet34():
     assert describe_encoder(structure, *RESNET34) == [
         "the encoder has 0-0-0-0 residual blocks at 64/128/256/512 channels",
         "16 residual blocks at 64/128/256/512 channels do not hold two 3×3 convolutions in series on the branch "
-        "that both change the output, as a ResNet basic block does",
+        "that both change the output and both read and give the block's number of channels, as a ResNet basic block "
+        "does",
         "no residual block at 128/256/512 channels halves the resolution, as the first block of each of those "
         "ResNet stages does (stride 2)",
         "the encoder's convolutions hold 0.19M weights; ResNet34's hold 21.3M"]
@@ -131,7 +132,7 @@ LAYOUT = {"input_size": [64, 96], "output_shape": [1, 3, 64, 96], "trunk_levels"
           "joins": [{"op": "Concat", "size": [64, 96], "encoder_size": [64, 96], "channels": 8, "influence": 0.2,
                      "reference": 0.5}],
           "residual_adds": [{"channels": 8, "size": [64, 96], "in_size": [64, 96], "influence": [0.5, 0.3],
-                             "conv_influence": 0.4, "convs": 2,
+                             "conv_influence": 0.4, "convs": 2, "widths": [8, 8], "fan_ins": [8, 8], "stored": [576, 576],
                              "chain": [{"carried": True, "influence": 0.3}, {"carried": True, "influence": 0.2}]}]}
 
 
@@ -145,6 +146,23 @@ def test_influence_is_judged_against_the_yardstick():
     one_dead = [{"carried": True, "influence": 0.3}, {"carried": True, "influence": 0.0}]
     assert from_layout({**LAYOUT, "residual_adds": [{**LAYOUT["residual_adds"][0], "chain": one_dead}]}
                        ).basic_blocks == {}
+
+
+@pytest.mark.parametrize("widths,fan_ins", [([1, 8], [8, 1]), ([8, 1], [8, 8]), ([8], [8]), ([], []),
+                                            ([8, 8], [1, 1]), ([8, 8], [8, 3]), ([8, 8], []), ([8, 8], [4, 4])])
+def test_a_branch_squeezed_below_the_blocks_channels_is_not_a_basic_block(widths, fan_ins):
+    # 3×3s of c -> 1 -> c, reading the channels' mean, or grouped in two, weigh little: a ResNet18 padded with
+    # such blocks passed for ResNet34
+    squeezed = from_layout({**LAYOUT, "residual_adds": [{**LAYOUT["residual_adds"][0], "widths": widths,
+                                                         "fan_ins": fan_ins}]})
+    assert squeezed.basic_blocks == {} and squeezed.residual_adds == {8: 1}
+    opening = from_layout({**LAYOUT, "residual_adds": [{**LAYOUT["residual_adds"][0], "fan_ins": [4, 8],
+                                                         "stored": [288, 576]}]})
+    assert opening.basic_blocks == {8: 1}  # a stage's first block reads half its channels
+    # weights expanded from a few stored values, or shared with another convolution, are not a block's own
+    for stored in ([72, 576], [576, 0], []):
+        shared = from_layout({**LAYOUT, "residual_adds": [{**LAYOUT["residual_adds"][0], "stored": stored}]})
+        assert shared.basic_blocks == {}
 
 
 def test_the_stem_is_judged_against_the_input():

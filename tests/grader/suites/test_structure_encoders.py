@@ -93,7 +93,9 @@ def test_a_resnet50_without_the_expansion_is_not_resnet50(encoder_graphs):
 def test_a_bottleneck_with_a_dead_3x3_does_not_count(encoder_graphs):
     found = structure(encoder_graphs, "resnet50_dead_3x3")
     assert found.bottleneck_blocks == {256: 3, 512: 4, 1024: 5, 2048: 3}
-    assert found.trunk_weights == RESNET50.weights  # the weights are all there: only the measurement tells
+    # the weights are all there (with the batch norm after the dead 3×3, not folded into it, and Slice's bounds):
+    # only the measurement tells
+    assert 0 < found.trunk_weights - RESNET50.weights < 2 * 256 + 64
     identified = identify_encoder(found, RESNETS)
     assert identified.name is None and identified.closest == "ResNet50"
     assert identified.problems == (
@@ -151,6 +153,50 @@ def test_a_resnet34_computed_in_5d_beside_a_resnet50_is_refused_not_misread(enco
         encoder_graphs.analysed("resnet34_hidden_in_5d")
     with pytest.raises(VerificationFailed, match="could not analyse your exported network: it has a convolution"):
         structure(encoder_graphs, "resnet34_hidden_in_5d")
+
+
+@pytest.mark.parametrize("name", ["resnet18_padded_as_resnet34", "resnet18_mean_padded_as_resnet34"])
+def test_a_resnet18_padded_with_squeezed_blocks_and_dead_weights_is_not_resnet34(encoder_graphs, name):
+    # Two red-team attacks: blocks of c -> 1 -> c, then blocks whose 3×3s give c channels but read their mean.
+    found = structure(encoder_graphs, name)
+    assert found.residual_adds == RESNET34.blocks and found.basic_blocks == RESNET18.blocks
+    assert abs(found.trunk_weights - RESNET34.weights) < 0.05 * RESNET34.weights  # the ballast does its part
+    identified = identify_encoder(found, RESNETS)
+    assert identified.name is None and identified.closest == "ResNet18"
+    assert identified.computes == "basic blocks 2-2-2-2 at 64/128/256/512 channels, and 8 other residual blocks " \
+                                  "(at 64/128/256/512 channels)"
+    assert describe_encoder(found, RESNET34) == [
+        "the encoder has 2-2-2-2 residual blocks at 64/128/256/512 channels",
+        "8 residual blocks at 64/128/256/512 channels do not hold two 3×3 convolutions in series on the branch that "
+        "both change the output and both read and give the block's number of channels, as a ResNet basic block does"]
+
+
+def test_weights_expanded_at_run_time_are_not_a_blocks_own(encoder_graphs):
+    # A red-team attack: 8 extra blocks whose (c, c, 3, 3) weights are (c, 1, 3, 3) values expanded at run time,
+    # with dead ballast making up the count: the blocks look whole (widths, fan-ins) but store a c-th of it.
+    found = structure(encoder_graphs, "resnet18_stretched_as_resnet34")
+    assert found.basic_blocks == RESNET18.blocks and found.residual_adds == RESNET34.blocks
+    assert describe_encoder(found, RESNET34)[:2] == [
+        "the encoder has 2-2-2-2 residual blocks at 64/128/256/512 channels",
+        "8 residual blocks at 64/128/256/512 channels do not hold two 3×3 convolutions in series on the branch that "
+        "both change the output and both read and give the block's number of channels, as a ResNet basic block does"]
+
+
+def test_a_bridge_at_the_bottleneck_is_decoder_not_encoder(encoder_graphs):
+    # smp's center block after the trunk's last residual block sees its features, never the image
+    found = structure(encoder_graphs, "resnet34_center_block")
+    assert found.trunk_weights == RESNET34.weights
+    assert identify_encoder(found, RESNETS).name == "ResNet34" and describe_skips(found) == []
+
+
+def test_weights_a_trunk_computes_with_outside_convolutions_are_counted(encoder_graphs):
+    # An encoder computed with MatMul over channels-last features held weights no Conv showed.
+    found = structure(encoder_graphs, "resnet18_linear_in_trunk")
+    hidden = found.trunk_weights - RESNET18.weights - (512 * 20000 + 20000)  # the matrix and its bias
+    assert 0 <= hidden <= 16 and found.basic_blocks == RESNET18.blocks  # (and a scalar or two)
+    # int8 weights made input-dependent before use count by their bytes: what float32 weights they could hold
+    hidden = structure(encoder_graphs, "resnet18_int8_in_trunk").trunk_weights - RESNET18.weights - 512 * 20000 // 4
+    assert 0 <= hidden <= 16
 
 
 def test_identify_prefers_the_kind_and_counts_then_the_fewest_differences():

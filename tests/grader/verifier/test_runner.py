@@ -185,3 +185,25 @@ def test_timings_a_run_writes_are_read_strictly(tmp_path):
     assert _stages(tmp_path) == {"probes": 0.5}
     (out / "timings.json").write_text("[1, 2]")
     assert _stages(tmp_path) == {}
+
+
+def test_outputs_agree_within_a_tolerance_scaled_to_the_outputs_magnitude():
+    from grader.verifier import outputs_agree
+
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((1, 3, 8, 8)) * 1e3).astype(np.float32)
+    logits[0, 0, 0, 0] = 0.01
+    rounded = logits.copy()
+    rounded[0, 0, 0, 0] += 0.36  # what float32 rounding gave an untrained scSE U-Net near a value of 0
+    assert outputs_agree(logits, rounded)
+    other = logits.copy()
+    other[0, 1, 2, 3] += 0.02 * np.abs(logits[0, :, 2, 3]).max()  # a different network: 2 % of its pixel's largest
+    assert not outputs_agree(logits, other)
+    # a spike planted in one pixel of both outputs loosens the check for that pixel alone
+    spiked, different = logits.copy(), logits * 1.05
+    spiked[0, 0, 0, 0] = different[0, 0, 0, 0] = 1e6
+    assert not outputs_agree(spiked, different)
+    assert not outputs_agree(logits, logits[..., :4]) and not outputs_agree(logits, "logits")
+    nan = logits.copy()
+    nan[0, 0, 1, 1] = np.nan
+    assert outputs_agree(nan, nan.copy()) and not outputs_agree(nan, logits) and not outputs_agree(logits, nan)

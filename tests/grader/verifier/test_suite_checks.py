@@ -199,3 +199,21 @@ def test_every_test_of_a_graph_shares_one_verifier_run(suite, outcomes, monkeypa
         if all(c.id in found for c in test.calls):
             check(test, found)
     assert sandbox.runs == 2  # the U-Net's graph and build_model()'s, each once
+
+
+class _EinsumHead(torch.nn.Module):
+    """The scratch U-Net whose logits go through a dense layer written with torch.einsum (no MatMul node)."""
+
+    def __init__(self):
+        super().__init__()
+        self.unet = UNet(base_filters=8, depth=4)
+        self.dense = torch.nn.Parameter(torch.eye(3))
+
+    def forward(self, x):
+        return torch.einsum("nchw,cd->ndhw", self.unet(x), self.dense)
+
+
+def test_a_dense_layer_written_with_einsum_is_not_fully_convolutional(suite):
+    torch.manual_seed(0)
+    verdict, _ = check(suite["architecture.unet_fully_convolutional"], _export_outcomes("unet", _EinsumHead()))
+    assert isinstance(verdict, Failure) and "contains Einsum: a fully connected part" in str(verdict)
