@@ -132,9 +132,12 @@ class Topology:
                 if name:
                     self.producer[name] = index
         self.dynamic = {input_name}
+        self.valued = {input_name}  # computed from the input's values, not only from its shape
         for node in self.nodes:  # nodes are in topological order (the checker insists)
             if any(name in self.dynamic for name in node.input):
                 self.dynamic.update(o for o in node.output if o)
+            if node.op_type not in SHAPE_ONLY and any(name in self.valued for name in node.input):
+                self.valued.update(o for o in node.output if o)
 
     def size(self, name: str) -> tuple[int, int] | None:
         shape = self.shapes.get(name)
@@ -180,14 +183,16 @@ class Topology:
         return seen
 
     def ancestors(self, name: str) -> set[str]:
-        """Every data tensor `name` is computed from (not `name` itself)."""
-        seen, stack = set(), [name]
+        """Every data tensor `name` is computed from (not `name` itself), across tensors of other ranks on the
+        way (GroupNorm computes through a 3-D reshape of the features), never through a shape."""
+        seen, passed, stack = set(), set(), [name]
         while stack:
             index = self.producer.get(stack.pop())
-            for _, parent in (self.data_inputs(index) if index is not None else []):
-                if parent not in seen:
-                    seen.add(parent)
-                    stack.append(parent)
+            for parent in (self.nodes[index].input if index is not None else ()):
+                if not parent or parent not in self.valued or parent in seen or parent in passed:
+                    continue
+                (seen if self.is_data(parent) else passed).add(parent)
+                stack.append(parent)
         return seen
 
     def weight_shape(self, index: int) -> tuple[int, ...]:

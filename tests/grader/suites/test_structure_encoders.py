@@ -189,6 +189,13 @@ def test_a_bridge_at_the_bottleneck_is_decoder_not_encoder(encoder_graphs):
     assert identify_encoder(found, RESNETS).name == "ResNet34" and describe_skips(found) == []
 
 
+def test_group_norm_computed_through_3d_tensors_keeps_the_encoder_whole(encoder_graphs):
+    # GroupNorm exports as Reshape to 3-D, InstanceNormalization, Reshape back: the trunk's ancestry crosses it
+    found = structure(encoder_graphs, "resnet34_group_norm")
+    assert found.basic_blocks == RESNET34.blocks and found.stem == RESNET34.stem and describe_skips(found) == []
+    assert describe_encoder(found, RESNET34) == [] and identify_encoder(found, RESNETS).name == "ResNet34"
+
+
 def test_weights_a_trunk_computes_with_outside_convolutions_are_counted(encoder_graphs):
     # An encoder computed with MatMul over channels-last features held weights no Conv showed.
     found = structure(encoder_graphs, "resnet18_linear_in_trunk")
