@@ -141,11 +141,11 @@ def _ints(value: Any, length: int | None = None) -> tuple[int, ...]:
 
 
 def _counts(value: Any) -> tuple[int, ...]:
-    """A list of at most 8 non-negative integers, as large as they come (weights stored per convolution)."""
-    if not isinstance(value, list) or len(value) > 8 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+    """`_ints`, none negative (weights stored per convolution)."""
+    counts = _ints(value)
+    if any(v < 0 for v in counts):
         raise ValueError(f"{str(value)[:60]} is not a list of counts")
-    return tuple(value)
+    return counts
 
 
 def from_layout(layout: dict[str, Any], ratio: float = INFLUENCE_RATIO) -> Structure:

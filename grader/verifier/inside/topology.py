@@ -118,8 +118,8 @@ class Topology:
         self.initializer_dims = {t.name: tuple(int(d) for d in t.dims) for t in graph.initializer}
         self.constant_bytes = {t.name: _bytes(t) for t in graph.initializer}
         for node in self.nodes:
-            value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
-            if value is not None and node.output:
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            if node.op_type == "Constant" and value is not None and node.output:
                 self.constant_bytes[node.output[0]] = _bytes(value)
         self.input = input_name
         self.producer: dict[str, int] = {}
@@ -132,12 +132,10 @@ class Topology:
                 if name:
                     self.producer[name] = index
         self.dynamic = {input_name}
-        self.valued = {input_name}  # computed from the input's values, not only from its shape
         for node in self.nodes:  # nodes are in topological order (the checker insists)
             if any(name in self.dynamic for name in node.input):
                 self.dynamic.update(o for o in node.output if o)
-            if node.op_type not in SHAPE_ONLY and any(name in self.valued for name in node.input):
-                self.valued.update(o for o in node.output if o)
+        self.valued = self.values_reached()  # computed from the input's values, not only from its shape
 
     def size(self, name: str) -> tuple[int, int] | None:
         shape = self.shapes.get(name)
@@ -170,14 +168,24 @@ class Topology:
                 stack += [n for n in (node.input[:2] if node.op_type in CONVOLUTIONS else node.input) if n]
         return found
 
-    def computed_from(self, names: set[str]) -> set[str]:
-        """Every tensor computed from the input that `names` are computed from, whatever its rank (not
-        `names` themselves): what `ancestors` finds, and work done on tensors of other shapes between."""
+    def values_reached(self, avoid_node: int | None = None, avoid: str | None = None) -> set[str]:
+        """Tensors the input's values reach (never by way of a shape), passing neither node `avoid_node` nor
+        tensor `avoid`."""
+        reached = {self.input}
+        for index, node in enumerate(self.nodes):
+            if index != avoid_node and node.op_type not in SHAPE_ONLY and any(i in reached for i in node.input if i):
+                reached.update(o for o in node.output if o and o != avoid)
+        return reached
+
+    def computed_from(self, names: set[str], through: set[str] | None = None) -> set[str]:
+        """Every tensor of `through` (default: those computed from the input) that `names` are computed from,
+        whatever its rank, not `names` themselves: what `ancestors` finds, and the work between."""
+        through = self.dynamic if through is None else through
         seen, stack = set(), list(names)
         while stack:
             index = self.producer.get(stack.pop())
             for parent in (self.nodes[index].input if index is not None else ()):
-                if parent and parent in self.dynamic and parent not in seen:
+                if parent and parent in through and parent not in seen:
                     seen.add(parent)
                     stack.append(parent)
         return seen
@@ -185,15 +193,7 @@ class Topology:
     def ancestors(self, name: str) -> set[str]:
         """Every data tensor `name` is computed from (not `name` itself), across tensors of other ranks on the
         way (GroupNorm computes through a 3-D reshape of the features), never through a shape."""
-        seen, passed, stack = set(), set(), [name]
-        while stack:
-            index = self.producer.get(stack.pop())
-            for parent in (self.nodes[index].input if index is not None else ()):
-                if not parent or parent not in self.valued or parent in seen or parent in passed:
-                    continue
-                (seen if self.is_data(parent) else passed).add(parent)
-                stack.append(parent)
-        return seen
+        return {t for t in self.computed_from({name}, self.valued) if self.is_data(t)}
 
     def weight_shape(self, index: int) -> tuple[int, ...]:
         """The shape of a convolution's weight, from the initializer or the value it had on the probe."""
@@ -438,11 +438,7 @@ SHAPE_ONLY = ("Shape", "Size")  # their outputs carry a tensor's shape, none of 
 
 def _bypass(topo: Topology, stem: int | None, output: str) -> bool:
     """Whether the input's values reach `output` along a path that avoids the stem."""
-    reached = {topo.input}
-    for index, node in enumerate(topo.nodes):
-        if index != stem and node.op_type not in SHAPE_ONLY and any(i in reached for i in node.input):
-            reached.update(o for o in node.output if o)
-    return output in reached
+    return output in topo.values_reached(avoid_node=stem)
 
 
 def _trunk_weights(topo: Topology, deepest: set[str], end: str | None) -> int:
@@ -483,11 +479,7 @@ def _stored_per_conv(topo: Topology) -> dict[int, int]:
 
 def _only_through(topo: Topology, end: str) -> set[str]:
     """Tensors whose values the input reaches only by way of `end` (shapes carry no values)."""
-    reached = {topo.input}
-    for node in topo.nodes:
-        if node.op_type not in SHAPE_ONLY and any(i in reached for i in node.input if i):
-            reached.update(o for o in node.output if o and o != end)
-    return topo.dynamic - reached - {end}
+    return topo.dynamic - topo.values_reached(avoid=end) - {end}
 
 
 def _trunk_end(topo: Topology, layout: Layout) -> str | None:
