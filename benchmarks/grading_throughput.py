@@ -9,6 +9,8 @@ Kinds of submission, each graded by `run_batch` exactly as `grader batch` does:
         on every test of the default assignment, the held-out set included. Each copy's model.pt
         differs a little (one batch-norm scale), so every grading exports, accepts and verifies a
         graph of its own, as a class's submissions do: no cache can hide work;
+  cold  the full batch again with 2 workers and warm starts off (GRADER_WARM=0): every sandbox a
+        fresh interpreter that imports torch and smp itself, for the ratio in one run;
   tiny  a two-function module on the three-test mini assignment: what the batch machinery and the
         sandbox cost when the tests themselves cost nothing.
 Overhead per submission = wall x workers / submissions - mean time inside grading (its own clock).
@@ -52,7 +54,7 @@ CLASS_SIZE = 300
 def measure(folder: Path, plan: GradingPlan, workers: int, scratch: Path, full_marks: bool = False) -> dict:
     """One batch's figures; with `full_marks`, a grading that lost points stops the benchmark (the
     figures of a broken grading would measure the wrong work)."""
-    out = scratch / f"out-{folder.name}-{workers}"
+    out = scratch / f"out-{folder.name}-{workers}-{os.environ.get('GRADER_WARM', 'warm')}"
     start = time.perf_counter()
     report = run_batch(folder, out, plan, BatchOptions(workers=workers, progress=False))
     wall = time.perf_counter() - start
@@ -206,6 +208,12 @@ def main() -> None:
             for workers in (1, 2):
                 rows.append({"kind": "full", **measure(scratch / "full", GradingPlan(DEFAULT), workers, scratch,
                                                          full_marks=True)})
+            os.environ["GRADER_WARM"] = "0"  # the same batch with a fresh interpreter per sandbox, for the ratio
+            try:
+                rows.append({"kind": "cold", **measure(scratch / "full", GradingPlan(DEFAULT), 2, scratch,
+                                                         full_marks=True)})
+            finally:
+                del os.environ["GRADER_WARM"]
             start = time.perf_counter()
             grade(GradingPlan(DEFAULT, hidden=False, allow_unsandboxed=True), package_reference(scratch / "check"))
             check_s = time.perf_counter() - start
@@ -223,6 +231,11 @@ def main() -> None:
         print(f"2 workers vs 1 (full): {full[2]['per_minute'] / full[1]['per_minute']:.2f}x the throughput over the "
               f"whole batch, {full[2]['steady_per_minute'] / full[1]['steady_per_minute']:.2f}x once every worker "
               "has returned its first result")
+        cold = next((r for r in rows if r["kind"] == "cold"), None)
+        if cold:
+            print(f"warm vs cold starts (full, 2 workers): {full[2]['per_minute'] / cold['per_minute']:.2f}x the "
+                  f"throughput over the whole batch, {full[2]['steady_per_minute'] / cold['steady_per_minute']:.2f}x "
+                  "steady")
         for workers, r in full.items():
             print(f"projection, {CLASS_SIZE} students, {workers} worker(s): {projection(r) / 60:.0f} min (the first "
                   f"wave, then the rest at the steady rate)")

@@ -1,3 +1,3 @@
 """The grading engine for the U-Net urothelial assignment (console script `grader`)."""
 
-__version__ = "0.2.1"
+__version__ = "0.2.2"

@@ -29,6 +29,9 @@ from grader.fileio import remove_tree
 from grader.sandbox import Limits, ProcessResult, Sandbox, SandboxRequest
 
 HARNESS_DIR = Path(__file__).parent / "inside"
+# What a submission of the chapter imports: a warm sandbox has them imported already (public libraries only).
+# torch first: every submission imports it, and a warm run's address-space limit leaves out only what came after.
+PRELOAD = ("torch", "numpy", "torchvision", "segmentation_models_pytorch", "PIL.Image", "onnx")
 SCHEMA_VERSION = 2
 
 
@@ -159,7 +162,8 @@ def _run(staged: StagedSubmission, calls: list[Call], sandbox: Sandbox, budget: 
         conductor = _Conductor(remaining, budget, channel, ceiling, report, write_fd)
         request = SandboxRequest(["{python}", "{harness}/grader_worker.py", "{io}", str(write_fd)], staged.scratch,
                                  io_dir, HARNESS_DIR, result_limits(budget, remaining), budget.gpu,
-                                 env=thread_env(budget.threads), pass_fds=(write_fd,))
+                                 env=thread_env(budget.threads), pass_fds=(write_fd,), preload=PRELOAD,
+                                 spool=io_dir.parent)
         try:
             result = sandbox.run(request, conductor=conductor)
         finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import glob
+import logging
 import os
 import shutil
 import subprocess
@@ -26,8 +27,10 @@ from grader.sandbox import seccomp
 from grader.sandbox.identity import uid_slot
 from grader.sandbox.process import Conductor, ProcessResult, Watchdog
 
+LOG = logging.getLogger(__name__)
 LAYOUT = Layout(submission="/sandbox/submission", io="/sandbox/io", harness="/sandbox/harness")
 SOURCE = "/sandbox/source"  # the staged submission, read-only; copied into the sized tmpfs at start
+SERVER, SPOOL = "/sandbox/zygote", "/sandbox/spool"  # a warm start's server, and where it finds the runs' folders
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc", "/sbin")
 NO_ROOM = 97  # the exit status when the submission does not fit in its scratch space
 
@@ -72,20 +75,30 @@ def _copy_in(limits) -> list[str]:
     return ["/bin/sh", "-c", script, "sh"]
 
 
-def bwrap_argv(request: SandboxRequest, uid: int | None, seccomp_fd: int | None = None) -> list[str]:
-    """The full command line: bwrap's options, then the request's command. `uid`: the user to drop to
-    (when the grader runs as root), else None for an unprivileged user namespace; `seccomp_fd`: the
-    filter's program for bwrap to install."""
-    limits = request.limits
+def _namespaces_and_system(tmp_bytes: int) -> list[str]:
+    """bwrap with the namespaces, a sized private /tmp, /proc, /dev, and the system and Python read-only."""
     argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--unshare-net",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
             "--clearenv", "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+            "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     for path in SYSTEM_DIRS:
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
     for path in _python_dirs():
         argv += _with_parents(path) + ["--ro-bind", path, path]
+    return argv
+
+
+def _setenv(env: dict[str, str]) -> list[str]:
+    return [arg for key, value in env.items() for arg in ("--setenv", key, value)]
+
+
+def bwrap_argv(request: SandboxRequest, uid: int | None, seccomp_fd: int | None = None) -> list[str]:
+    """The full command line: bwrap's options, then the request's command. `uid`: the user to drop to
+    (when the grader runs as root), else None for an unprivileged user namespace; `seccomp_fd`: the
+    filter's program for bwrap to install."""
+    limits = request.limits
+    argv = _namespaces_and_system(limits.tmp_bytes)
     argv += _with_parents(LAYOUT.submission)
     argv += ["--ro-bind", str(request.scratch), SOURCE,
              "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", LAYOUT.submission,
@@ -96,8 +109,7 @@ def bwrap_argv(request: SandboxRequest, uid: int | None, seccomp_fd: int | None 
     if request.gpu:
         for device in sorted(glob.glob("/dev/nvidia*")):
             argv += ["--dev-bind", device, device]
-    for key, value in scrubbed_env(LAYOUT, request.env).items():
-        argv += ["--setenv", key, value]
+    argv += _setenv(scrubbed_env(LAYOUT, request.env))
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     if uid is not None:  # drop to an unprivileged user of this run's own; rlimits on processes count for it alone
@@ -108,6 +120,22 @@ def bwrap_argv(request: SandboxRequest, uid: int | None, seccomp_fd: int | None 
     return argv + _copy_in(limits) + request.argv(LAYOUT)
 
 
+def server_argv(spool: Path, harness_dir: Path, server_dir: Path, env: dict[str, str], root: bool,
+                caps: tuple[str, ...]) -> list[str]:
+    """bwrap for a warm start's server (grader.sandbox.warm): the system, Python, the harness and the
+    server read-only, `spool` writable at SPOOL for the runs it builds, and the capabilities it needs to
+    build them (in a user namespace of its own unless the grader is root). It never runs student code."""
+    argv = _namespaces_and_system(16 * 2 ** 20)
+    for point in (SOURCE, LAYOUT.submission, LAYOUT.io):
+        argv += _with_parents(point) + ["--dir", point]
+    argv += ["--ro-bind", str(harness_dir), LAYOUT.harness, "--ro-bind", str(server_dir), SERVER,
+             "--bind", str(spool), SPOOL, "--chdir", "/"]
+    argv += _setenv(scrubbed_env(LAYOUT, env))
+    access = ["--cap-drop", "ALL"] + [arg for cap in caps for arg in ("--cap-add", cap)]
+    argv[1:1] = access if root else ["--unshare-user"] + access
+    return argv
+
+
 class BubblewrapSandbox:
     """Runs requests under bwrap and the seccomp filter, each as a user of its own when the grader is root."""
 
@@ -116,22 +144,37 @@ class BubblewrapSandbox:
 
     def run(self, request: SandboxRequest, watchdog: Watchdog | None = None,
             conductor: Conductor | None = None) -> ProcessResult:
-        env = {"PATH": os.environ.get("PATH", "")}
-        with _seccomp_fd() as fd:
-            request = dataclasses.replace(request, pass_fds=request.pass_fds + ((fd,) if fd is not None else ()))
-            if os.geteuid() != 0:
-                return run_request(bwrap_argv(request, None, fd), request, env, watchdog, conductor)
-            with uid_slot() as uid:
-                # The sandbox user's own: the scratch copy and the exchange folder (mode 0700, so no other
-                # local user reads the grader's inputs); handed back to root when the run ends, so nothing
-                # the slot's uid owns outlives the run.
-                for folder in (request.scratch, request.io_dir):
-                    _chown_tree(folder, uid)
+        from grader.sandbox import warm  # it builds its server's command line here
+
+        with _run_user(request) as uid:
+            if warm.eligible(request):
                 try:
-                    return run_request(bwrap_argv(request, uid, fd), request, env, watchdog, conductor)
-                finally:
-                    for folder in (request.scratch, request.io_dir):
-                        _chown_tree(folder, 0)
+                    return warm.run(request, uid, watchdog, conductor)
+                except warm.WarmUnavailable as why:  # nothing of the submission ran: a cold sandbox serves it
+                    LOG.debug("a cold sandbox serves this run: %s", why)
+            with _seccomp_fd() as fd:
+                request = dataclasses.replace(request, pass_fds=request.pass_fds + ((fd,) if fd is not None else ()))
+                return run_request(bwrap_argv(request, uid, fd), request, {"PATH": os.environ.get("PATH", "")},
+                                   watchdog, conductor)
+
+
+@contextmanager
+def _run_user(request: SandboxRequest) -> Iterator[int | None]:
+    """The run's own uid when the grader is root (else None: an unprivileged user namespace). The
+    sandbox user owns the scratch copy and the exchange folder (mode 0700, so no other local user
+    reads the grader's inputs); they go back to root when the run ends, so nothing the slot's uid owns
+    outlives the run."""
+    if os.geteuid() != 0:
+        yield None
+        return
+    with uid_slot() as uid:
+        for folder in (request.scratch, request.io_dir):
+            _chown_tree(folder, uid)
+        try:
+            yield uid
+        finally:
+            for folder in (request.scratch, request.io_dir):
+                _chown_tree(folder, 0)
 
 
 @contextmanager

@@ -120,9 +120,13 @@ class Cgroup:
 
     def enter(self) -> None:
         """Move the calling process (the child, between fork and exec) into the group."""
+        self.add(os.getpid())
+
+    def add(self, pid: int) -> None:
+        """Move process `pid` into the group (a warm run's first process, before it starts)."""
         for folder in self.folders:
             with open(folder / "cgroup.procs", "w") as handle:
-                handle.write(str(os.getpid()))
+                handle.write(str(pid))
 
     def memory_exceeded(self) -> bool:
         """Whether the kernel had to kill or refuse for lack of memory in this group."""

@@ -95,6 +95,14 @@ def run_contained(argv: list[str], *, cwd: Path, env: dict[str, str], rlimits: l
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if conductor else subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                                pass_fds=pass_fds, preexec_fn=prepare)
+    return supervise(process, lambda: _kill_group(process), start, wall_seconds, output_bytes, watchdog, conductor)
+
+
+def supervise(process, kill: Callable[[], None], start: float, wall_seconds: float, output_bytes: int,
+              watchdog: Watchdog | None = None, conductor: Conductor | None = None) -> ProcessResult:
+    """Drive a started process to its end: its output read with a cap, the conductor or the watchdog
+    asked, `kill` called on a verdict and once it ends (for stragglers). `process` is a Popen or
+    anything with its `stdin`, `stdout`, `poll`, `wait` and `returncode`."""
     reader = _CappedReader(process.stdout, output_bytes)
     reader.start()
     deadline = start + wall_seconds
@@ -106,7 +114,7 @@ def run_contained(argv: list[str], *, cwd: Path, env: dict[str, str], rlimits: l
         else:
             reason = _poll(process, deadline, watchdog)
     finally:
-        _kill_group(process)  # on a verdict, and for stragglers that outlived the leader
+        kill()  # on a verdict, and for stragglers that outlived the leader
         process.wait()
         if process.stdin is not None:
             try:

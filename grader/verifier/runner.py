@@ -53,6 +53,10 @@ class VerifierLimits:
                       open_files=256, output_bytes=64 * 1024)
 
 
+# What the verifier imports, for a warm sandbox (not onnxruntime: its import starts a thread, which a fork would lose).
+PRELOAD = ("numpy", "onnx", "onnx.checker", "onnx.numpy_helper")
+
+
 def default_sandbox() -> Sandbox:
     """Bubblewrap where it runs. Elsewhere the plain fallback: a grading only reaches its checks after
     `make_sandbox` allowed an unsandboxed run there, and the fallback keeps every limit."""
@@ -132,7 +136,7 @@ class Verifier:
             request = SandboxRequest(["{python}", "{harness}/verify_worker.py", "{io}"], scratch, io_dir, INSIDE_DIR,
                                      limits.sandbox_limits(job), gpu=False, writable_io=("out",),
                                      env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                                          "MKL_NUM_THREADS": "1"})
+                                          "MKL_NUM_THREADS": "1"}, preload=PRELOAD, spool=root.parent)
             result = (self.sandbox or default_sandbox()).run(request)
             missing = why_missing(result, limits.wall_for(job), limits.memory_bytes)
             verification = read_verification(io_dir, job, missing, MAX_OUTPUT_ELEMENTS)

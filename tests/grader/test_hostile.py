@@ -134,6 +134,7 @@ def test_nothing_is_written_outside_the_scratch_copy(tmp_path, metric_tests, all
     ("exits_in_iou", "iou_per_class", "metrics.iou_hand_table", "exited with status 0 in the middle of this call"),
     ("segfault_in_iou", "iou_per_class", "metrics.iou_hand_table", "SIGSEGV"),
     ("kills_parent_in_accuracy", "pixel_accuracy", "metrics.pixel_accuracy", "PermissionError"),
+    ("signals_pid_1_in_accuracy", "pixel_accuracy", "metrics.pixel_accuracy", "PermissionError"),
 ])
 def test_an_attack_inside_one_function_costs_only_its_tests(tmp_path, metric_tests, name, function, first, reason):
     results = grade(make_submission(tmp_path / "s", name), metric_tests, tmp_path / "out")
