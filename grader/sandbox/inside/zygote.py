@@ -96,7 +96,7 @@ def _build_mounts(spec: dict) -> None:
         if point == "/proc" or point.startswith("/proc/") or point == SPOOL or point.startswith(SPOOL + "/"):
             continue
         _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec['tmp_bytes']},mode=1777")
+    _fresh_tmpfs("/tmp", f"size={spec['tmp_bytes']},mode=1777")
     _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
     _mount("tmpfs", spec["submission"], "tmpfs", MS_NOSUID | MS_NODEV, f"size={spec['scratch_bytes']},mode=1777")
     for source, target, writable in spec["binds"]:
@@ -105,6 +105,20 @@ def _build_mounts(spec: dict) -> None:
         _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY))
     if libc.umount2(SPOOL.encode(), MNT_DETACH) != 0:  # locked in a user namespace: hidden under an empty tmpfs
         _mount("tmpfs", SPOOL, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=0555")
+
+
+def _fresh_tmpfs(point: str, options: str) -> None:
+    """An empty tmpfs at `point`, with the read-only mounts that sat under it (a virtual environment
+    in /tmp, say) bound back in place, as bubblewrap layers them in a cold sandbox."""
+    inside = [(p, flags) for p, flags in _mounts() if p.startswith(point + "/")]
+    tops = [(p, flags) for p, flags in inside if not any(p.startswith(q + "/") for q, _ in inside)]
+    held = [(p, flags, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p, flags in tops]
+    _mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for path, flags, fd in held:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+        os.close(fd)
 
 
 def _loopback_up() -> None:

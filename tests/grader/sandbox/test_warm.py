@@ -219,3 +219,27 @@ def test_the_libraries_the_server_mapped_do_not_count_against_a_warm_runs_memory
     server = next(iter(warm._servers.values()))
     assert server.extra_address_space > 10 * 2 ** 20  # numpy's mappings, after the first library
     assert got == 2 * 2 ** 30 + server.extra_address_space
+
+
+def test_a_python_installed_under_tmp_stays_visible_under_the_runs_fresh_tmp(spool, monkeypatch):
+    from grader.sandbox import bubblewrap
+
+    environment = spool / "venv-under-tmp"  # a clone in /tmp, its .venv bound read-only into /tmp
+    environment.mkdir()
+    (environment / "marker.txt").write_text("the environment")
+    python_dirs = bubblewrap._python_dirs()
+    monkeypatch.setattr(bubblewrap, "_python_dirs", lambda: [*python_dirs, str(environment)])
+    code = f"""
+        import os, sys
+        print(f"warm={{'wave' in sys.modules}}")
+        print(f"marker={{open({str(environment / 'marker.txt')!r}).read()}}")
+        print(f"tmp={{sorted(os.listdir('/tmp'))}}")
+        try:
+            open({str(environment / 'x')!r}, 'w')
+            print('wrote=yes')
+        except OSError:
+            print('wrote=no')
+    """
+    got = _values(BubblewrapSandbox().run(_request(spool, code)).output)
+    assert got["warm"] == "True" and got["marker"] == "the environment" and got["wrote"] == "no"
+    assert got["tmp"] == repr(sorted([Path(str(environment)).relative_to("/tmp").parts[0]]))
