@@ -30,9 +30,10 @@ def isolation_report(limits: Limits = Limits()) -> dict[str, str]:
         lines["seccomp"] = ("a filter refusing keyrings, namespaces, mounts, ptrace, bpf, perf events, io_uring"
                             if seccomp.supported() else
                             f"none on {platform.machine()} (the filter is written for x86-64)")
+        why_cold = warm.probe()
         lines["warm start"] = ("on: a submission's run is forked, in namespaces of its own, from a server that "
-                               "imported torch and smp (GRADER_WARM=0 turns it off)" if warm.enabled() else
-                               "off (GRADER_WARM=0, or not x86-64): every run starts a fresh interpreter")
+                               "imported torch and smp (GRADER_WARM=0 turns it off)" if why_cold is None else
+                               f"off ({why_cold}): every run starts a fresh interpreter")
     lines["cgroup"] = (f"v{layout.version}: memory {limits.memory_bytes // mib} MiB (tmpfs pages included), "
                        f"{limits.processes} processes, per run" if layout is not None else
                        f"none ({why_not}); memory is bounded per process by RLIMIT_AS, processes by RLIMIT_NPROC")

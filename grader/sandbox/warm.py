@@ -20,6 +20,7 @@ on a cold sandbox. `GRADER_WARM=0` turns warm starts off.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import resource
@@ -29,6 +30,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -57,6 +59,34 @@ class WarmUnavailable(SandboxError):
 
 def enabled() -> bool:
     return os.environ.get("GRADER_WARM", "1") != "0" and seccomp.supported() and hasattr(os, "pidfd_open")
+
+
+@functools.cache
+def probe() -> str | None:
+    """None when a warm run can be made here (one is made, once per process), else why not."""
+    from grader.sandbox.bubblewrap import _run_user, probe as bubblewrap_probe
+
+    if not enabled():
+        return "turned off (GRADER_WARM=0), or not x86-64"
+    if (why := bubblewrap_probe()) is not None:
+        return why
+    with tempfile.TemporaryDirectory(prefix="grader-warm-probe-") as folder:
+        spool = Path(folder)
+        for name in ("scratch", "io", "harness"):
+            (spool / name).mkdir()
+        (spool / "harness" / "probe.py").write_text("print('warm')\n")
+        request = SandboxRequest(["{python}", "{harness}/probe.py"], spool / "scratch", spool / "io", spool / "harness",
+                                 preload=("json",), spool=spool)
+        try:
+            with _run_user(request) as uid:
+                result = run(request, uid, None, None)
+        except WarmUnavailable as err:
+            return str(err)
+        finally:
+            with _servers_lock:
+                for key in [k for k in _servers if k.spool == os.path.realpath(spool)]:
+                    _servers.pop(key).close()
+    return None if result.ok and result.output.strip() == "warm" else f"a warm run failed ({result.output[-200:]})"
 
 
 def eligible(request: SandboxRequest) -> bool:
