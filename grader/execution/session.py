@@ -159,6 +159,7 @@ def _run(staged: StagedSubmission, calls: list[Call], sandbox: Sandbox, budget: 
         answers = Path(tempfile.mkdtemp(prefix="answers-", dir=io_dir.parent))  # the host's alone
         read_fd, write_fd = os.pipe()
         channel = AnswerChannel(read_fd, answers, MAX_ANSWER_BYTES, MAX_SUBMISSION_ANSWER_BYTES - received)
+        channel.expect(LOAD_ID)  # before the run starts: a warm run can load and answer within milliseconds
         conductor = _Conductor(remaining, budget, channel, ceiling, report, write_fd)
         request = SandboxRequest(["{python}", "{harness}/grader_worker.py", "{io}", str(write_fd)], staged.scratch,
                                  io_dir, HARNESS_DIR, result_limits(budget, remaining), budget.gpu,
