@@ -111,3 +111,13 @@ def test_a_budget_of_threads_reaches_the_submissions_libraries(tmp_path, sandbox
     report = run_calls(stage(tmp_path / "solution.py", tmp_path / "scratch"), [call("t", "threads")], sandbox,
                        Budget(load_seconds=60, threads=1))
     assert report.outcomes["t"].value == "1"
+
+
+def test_a_module_that_answers_at_once_is_heard_every_time(tmp_path, sandbox):
+    """A warm run loads a small module within milliseconds: its load answer must never beat the host."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "quick.py").write_text("def seven():\n    return 7\n")
+    staged = stage(tmp_path / "sub", tmp_path / "scratch")
+    for _ in range(5):
+        report = run_calls(staged, [call("a", "seven")], sandbox, QUICK, work_dir=tmp_path)
+        assert report.outcomes["a"].value == 7, report.outcomes["a"]
