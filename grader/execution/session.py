@@ -86,7 +86,6 @@ class _Conductor:
     def __call__(self, process, deadline: float) -> str | None:
         start = time.monotonic()
         os.close(self.write_fd)  # else the channel never reads as closed when the sandbox ends
-        self.channel.expect(LOAD_ID)
         message = self.channel.wait(min(deadline, self.ceiling, start + self.budget.load_seconds) - time.monotonic())
         if not isinstance(message, Answer):
             return self._ended(message, "load timeout", self.ceiling < start + self.budget.load_seconds)
